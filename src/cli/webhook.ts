@@ -1,0 +1,84 @@
+// `kubevirt-net-injector webhook`: the composition root of the admission webhook. Parses the
+// configuration, builds logger, metrics registry, settings source and engine, serves until
+// SIGTERM/SIGINT, then drains reviews in flight and returns 0.
+import { stderr, stdout } from 'node:process';
+import { collectDefaultMetrics, Registry } from 'prom-client';
+import { ConfigError, parseWebhookArgs, WEBHOOK_USAGE, type WebhookConfig } from '../config/webhook.js';
+import { mutate } from '../mutate/index.js';
+import { createLogger, type Logger } from '../telemetry/logger.js';
+import { staticSettingsSource, type SettingsSource } from '../webhook/settings-source.js';
+import { startWebhook } from '../webhook/webhook.js';
+
+export async function run(args: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseWebhookArgs(args);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    stderr.write(`kubevirt-net-injector webhook: ${err.message}\n\n${WEBHOOK_USAGE}`);
+    return 2;
+  }
+  if (parsed.help) {
+    stdout.write(WEBHOOK_USAGE);
+    return 0;
+  }
+  const config = parsed.config;
+  const logger = createLogger({ level: config.logLevel, name: 'webhook' });
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+
+  const source = await settingsSource(config, logger);
+  const webhook = await startWebhook(
+    {
+      host: config.bindAddress,
+      port: config.port,
+      certFile: config.tlsCert,
+      keyFile: config.tlsKey,
+      limits: { maxBodyBytes: config.maxBodyBytes },
+      certPollMs: config.certPollMs,
+    },
+    { mutate, settings: source.settings, logger, registry },
+  );
+
+  const signal = await new Promise<NodeJS.Signals>((resolve) => {
+    process.once('SIGTERM', () => resolve('SIGTERM'));
+    process.once('SIGINT', () => resolve('SIGINT'));
+  });
+  logger.info({ signal }, 'shutting down: finishing reviews in flight');
+  await webhook.stop();
+  await source.stop();
+  logger.info('stopped');
+  logger.flush();
+  return 0;
+}
+
+async function settingsSource(
+  config: WebhookConfig,
+  logger: Logger,
+): Promise<{ settings: SettingsSource; stop: () => Promise<void> }> {
+  const defaults = { interfaceName: config.interfaceName, cloudInit: config.cloudInit };
+  if (!config.cluster) {
+    logger.info(
+      { network: config.network },
+      'static settings: every namespace reaching the webhook is opted in',
+    );
+    return {
+      settings: staticSettingsSource({ ...defaults, network: config.network! }),
+      stop: async () => {},
+    };
+  }
+  // Loaded only in cluster mode, so static mode never pays for the Kubernetes client.
+  const { KubeConfig } = await import('@kubernetes/client-node');
+  const { makeNamespaceInformer } = await import('../kube/namespace-informer.js');
+  const { createInformerSettingsSource } = await import('../kube/namespace-settings.js');
+  const kc = new KubeConfig();
+  if ('kubeconfig' in config.cluster) kc.loadFromFile(config.cluster.kubeconfig);
+  else kc.loadFromCluster();
+  const source = createInformerSettingsSource({
+    informer: makeNamespaceInformer(kc),
+    defaults: config.network !== undefined ? { ...defaults, network: config.network } : defaults,
+    logger,
+  });
+  void source.start();
+  return { settings: source, stop: () => source.stop() };
+}

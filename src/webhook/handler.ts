@@ -1,0 +1,114 @@
+// The mutating admission handler: decides which reviews reach the engine and turns the
+// engine's result (or its failure) into an AdmissionResponse. Pure apart from the injected
+// engine and settings source; never throws, always answers with the request uid.
+import type { InjectSettings, MutateContext, MutateResult } from '../mutate/types.js';
+import type { AdmissionRequest, AdmissionResponse } from './review.js';
+import { allowed, denied, errored, patched } from './response.js';
+import type { SettingsSource } from './settings-source.js';
+
+export type MutateFn = (vm: unknown, settings: InjectSettings, ctx?: MutateContext) => MutateResult;
+
+/** injected/skipped/unchanged come from the engine; ignored = not ours; denied/errored = refused. */
+export type ReviewOutcome = 'injected' | 'skipped' | 'unchanged' | 'ignored' | 'denied' | 'errored';
+
+export interface HandlerResult {
+  response: AdmissionResponse;
+  outcome: ReviewOutcome;
+  reason?: string;
+  /** The exception behind an errored outcome, for the log (its message is never logged: it may quote user data). */
+  error?: Error;
+}
+
+export type AdmissionHandler = (request: AdmissionRequest) => HandlerResult;
+
+export const STATUS_ANNOTATION = 'kubevirt-net-injector.io/status';
+
+export interface HandlerDeps {
+  mutate: MutateFn;
+  settings: SettingsSource;
+}
+
+export function createMutatingHandler(deps: HandlerDeps): AdmissionHandler {
+  return (request) => {
+    const uid = request.uid;
+    try {
+      return handle(deps, request);
+    } catch (err) {
+      if (err instanceof Error && err.name === 'InvalidObjectError') {
+        return {
+          response: denied(uid, `invalid VirtualMachine: ${err.message}`),
+          outcome: 'denied',
+          reason: 'invalid',
+        };
+      }
+      const error = err instanceof Error ? err : new Error(String(err));
+      return {
+        response: errored(uid, `internal error: ${error.message}`),
+        outcome: 'errored',
+        reason: 'exception',
+        error,
+      };
+    }
+  };
+}
+
+function handle({ mutate, settings }: HandlerDeps, request: AdmissionRequest): HandlerResult {
+  const uid = request.uid;
+  const skip = whyNotOurs(request);
+  if (skip) return { response: allowed(uid), outcome: 'ignored', reason: skip };
+
+  const vm = request.object;
+  if (typeof vm !== 'object' || vm === null || Array.isArray(vm)) {
+    return {
+      response: denied(uid, 'request.object is not a VirtualMachine object'),
+      outcome: 'denied',
+      reason: 'invalid',
+    };
+  }
+  const metadata = asRecord((vm as Record<string, unknown>).metadata);
+  if (request.operation === 'UPDATE' && asRecord(metadata?.annotations)?.[STATUS_ANNOTATION] !== undefined) {
+    return { response: allowed(uid), outcome: 'ignored', reason: 'update of a VM already processed' };
+  }
+
+  const namespace = request.namespace ?? (typeof metadata?.namespace === 'string' ? metadata.namespace : '');
+  const verdict = settings.forNamespace(namespace);
+  if (!verdict.optedIn) {
+    return {
+      response: allowed(uid, verdict.warning ? [verdict.warning] : []),
+      outcome: 'ignored',
+      reason: verdict.reason,
+    };
+  }
+
+  const name = metadata?.name;
+  const ctx: MutateContext = typeof name === 'string' && name !== '' ? {} : { seed: uid };
+  const result = mutate(vm, verdict.settings, ctx);
+  return {
+    response: patched(uid, result.patch, result.warnings),
+    outcome: result.decision.outcome,
+    ...(result.decision.reason !== undefined ? { reason: result.decision.reason } : {}),
+  };
+}
+
+/** Only CREATE (and UPDATE, see above) of kubevirt.io/v1 virtualmachines is ours; the reason otherwise. */
+function whyNotOurs(request: AdmissionRequest): string | undefined {
+  const { kind, resource } = request;
+  if (
+    resource.group !== 'kubevirt.io' ||
+    resource.resource !== 'virtualmachines' ||
+    kind.kind !== 'VirtualMachine'
+  ) {
+    return `not a VirtualMachine: ${resource.group}/${resource.resource}`;
+  }
+  if (request.subResource) return `subresource ${request.subResource}`;
+  if (kind.version !== 'v1') return `unsupported version ${kind.version}`;
+  if (request.operation !== 'CREATE' && request.operation !== 'UPDATE')
+    return `operation ${request.operation}`;
+  return undefined;
+}
+
+function asRecord(v: unknown): Record<string, unknown> | undefined {
+  return typeof v === 'object' && v !== null && !Array.isArray(v)
+    ? (v as Record<string, unknown>)
+    : undefined;
+}

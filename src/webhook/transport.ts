@@ -1,0 +1,116 @@
+// HTTP transport of the admission endpoint, and nothing else (after controller-runtime's
+// http.go): content type, body size cap, empty body, JSON parsing and a nesting-depth guard.
+// Every refusal is a TransportError carrying the HTTP status to answer with.
+import type { IncomingMessage } from 'node:http';
+
+export class TransportError extends Error {
+  constructor(
+    readonly status: 400 | 413 | 415,
+    /** Metric label: body_too_large, bad_content_type, empty_body, bad_json, too_deep. */
+    readonly reason: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'TransportError';
+  }
+}
+
+export interface TransportLimits {
+  /** Largest body accepted, in bytes. The apiserver's own request limit is 3 MiB; a VM is far smaller. */
+  maxBodyBytes: number;
+  /** Deepest nesting of objects and arrays accepted. Deeper input would overflow recursive code later on. */
+  maxDepth: number;
+}
+
+export const DEFAULT_LIMITS: TransportLimits = { maxBodyBytes: 3 * 1024 * 1024, maxDepth: 64 };
+
+/** `application/json`, with or without parameters such as `; charset=utf-8`. */
+export function checkContentType(header: string | undefined): void {
+  const type = header?.split(';', 1)[0]?.trim().toLowerCase();
+  if (type !== 'application/json') {
+    throw new TransportError(
+      415,
+      'bad_content_type',
+      `content type must be application/json, got ${header ?? 'none'}`,
+    );
+  }
+}
+
+/**
+ * Reads the whole body, refusing it (413) as soon as it passes the cap: from Content-Length
+ * before reading anything, or while streaming when the length is not announced.
+ */
+export function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const tooLarge = () => new TransportError(413, 'body_too_large', `body exceeds ${maxBytes} bytes`);
+    const announced = Number(req.headers['content-length']);
+    if (announced > maxBytes) {
+      reject(tooLarge());
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > maxBytes) {
+        cleanup();
+        reject(tooLarge());
+        return;
+      }
+      chunks.push(chunk);
+    };
+    const onEnd = () => {
+      cleanup();
+      resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
+    };
+    const onError = (err: Error) => {
+      cleanup();
+      reject(err);
+    };
+    const onClose = () => {
+      if (req.complete) return;
+      cleanup();
+      reject(new Error('client went away before the body was complete'));
+    };
+    const cleanup = () => {
+      req.off('data', onData);
+      req.off('end', onEnd);
+      req.off('error', onError);
+      req.off('close', onClose);
+    };
+    req.on('data', onData);
+    req.on('end', onEnd);
+    req.on('error', onError);
+    req.on('close', onClose);
+  });
+}
+
+/** Parses the body; refuses empty, malformed and too deeply nested JSON with a 400. */
+export function parseJson(body: Buffer, maxDepth: number): unknown {
+  if (body.length === 0) throw new TransportError(400, 'empty_body', 'request body is empty');
+  let value: unknown;
+  try {
+    value = JSON.parse(body.toString('utf8'));
+  } catch {
+    // V8's message quotes the input around the error, and the input may hold secrets: say less.
+    throw new TransportError(400, 'bad_json', 'request body is not valid JSON');
+  }
+  if (deeperThan(value, maxDepth)) {
+    throw new TransportError(400, 'too_deep', `request body nests deeper than ${maxDepth} levels`);
+  }
+  return value;
+}
+
+/** True when `value` nests objects/arrays more than `max` levels; never recurses past `max`. */
+export function deeperThan(value: unknown, max: number): boolean {
+  if (typeof value !== 'object' || value === null) return false;
+  if (max <= 0) return true;
+  if (Array.isArray(value)) {
+    for (const item of value) if (deeperThan(item, max - 1)) return true;
+    return false;
+  }
+  for (const key in value) {
+    if (deeperThan((value as Record<string, unknown>)[key], max - 1)) return true;
+  }
+  return false;
+}
