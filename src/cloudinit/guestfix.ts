@@ -1,0 +1,135 @@
+// The cloud-config part we add to a guest's user data. Network data alone fixes only netplan
+// and networkd guests (DOMAIN.md: NetworkManager, ifcfg and ifupdown drop dhcp4-overrides), so
+// this part writes each stack's own "address only" setting for the secondary NIC, matched by
+// MAC, and on first boot makes the running stack apply it (the NICs are already up by the time
+// user data runs). Files for stacks a guest does not have are inert there.
+import { createHash } from 'node:crypto';
+
+export interface SecondaryNic {
+  /** Lower-case colon MAC the guest sees on the secondary NIC. */
+  mac: string;
+  /** Device name the network data gives it (`eth1`). */
+  device: string;
+}
+
+export const NM_PROFILE_PREFIX = 'kubevirt-net-injector-';
+export const DHCLIENT_HOOK = '/etc/dhcp/dhclient-enter-hooks.d/kubevirt-net-injector';
+
+export function nmProfileId(nic: SecondaryNic): string {
+  return `${NM_PROFILE_PREFIX}${nic.device}`;
+}
+
+export function nmKeyfilePath(nic: SecondaryNic): string {
+  return `/etc/NetworkManager/system-connections/${nmProfileId(nic)}.nmconnection`;
+}
+
+export function ifcfgPath(nic: SecondaryNic): string {
+  return `/etc/sysconfig/network-scripts/ifcfg-${nic.device}`;
+}
+
+/** A name-based UUID (RFC 4122 version 5 layout) so the same NIC always gets the same profile. */
+function profileUuid(nic: SecondaryNic): string {
+  const h = createHash('sha1').update(`kubevirt-net-injector\u0000${nic.mac}`).digest();
+  h[6] = (h[6]! & 0x0f) | 0x50;
+  h[8] = (h[8]! & 0x3f) | 0x80;
+  const x = h.subarray(0, 16).toString('hex');
+  return `${x.slice(0, 8)}-${x.slice(8, 12)}-${x.slice(12, 16)}-${x.slice(16, 20)}-${x.slice(20)}`;
+}
+
+function indent(text: string, spaces: number): string {
+  const pad = ' '.repeat(spaces);
+  return text
+    .split('\n')
+    .map((l) => (l ? pad + l : l))
+    .join('\n');
+}
+
+function nmKeyfile(nic: SecondaryNic): string {
+  return [
+    '[connection]',
+    `id=${nmProfileId(nic)}`,
+    `uuid=${profileUuid(nic)}`,
+    'type=ethernet',
+    'autoconnect-priority=100',
+    '[ethernet]',
+    `mac-address=${nic.mac.toUpperCase()}`,
+    '[ipv4]',
+    'method=auto',
+    'never-default=true',
+    'ignore-auto-dns=true',
+    'ignore-auto-routes=true',
+    '[ipv6]',
+    'method=auto',
+    'never-default=true',
+    'ignore-auto-dns=true',
+    'ignore-auto-routes=true',
+    '',
+  ].join('\n');
+}
+
+function ifcfg(nic: SecondaryNic): string {
+  return [
+    `DEVICE=${nic.device}`,
+    `HWADDR=${nic.mac}`,
+    'TYPE=Ethernet',
+    'ONBOOT=yes',
+    'BOOTPROTO=dhcp',
+    'DEFROUTE=no',
+    'PEERDNS=no',
+    'PEERROUTES=no',
+    'IPV6_DEFROUTE=no',
+    'IPV6_PEERDNS=no',
+    '',
+  ].join('\n');
+}
+
+function dhclientHook(nic: SecondaryNic): string {
+  // Sourced by dhclient-script before it configures a lease: for our NIC, forget the router,
+  // static routes and name servers the DHCP server offered, keep the address.
+  return [
+    `if [ "$(cat /sys/class/net/$interface/address 2>/dev/null)" = "${nic.mac}" ]; then`,
+    '  unset new_routers new_static_routes new_rfc3442_classless_static_routes',
+    '  unset new_domain_name_servers new_domain_search new_domain_name',
+    'fi',
+    '',
+  ].join('\n');
+}
+
+/** First boot only: the stack already brought the NIC up with the DHCP defaults; re-apply. */
+function applyScript(nic: SecondaryNic): string {
+  return [
+    'if command -v nmcli >/dev/null 2>&1 && nmcli -t -f RUNNING general 2>/dev/null | grep -qx running; then',
+    `  nmcli connection reload; nmcli connection up ${nmProfileId(nic)}`,
+    'elif command -v ifup >/dev/null 2>&1 && [ -f /etc/network/interfaces ]; then',
+    '  ifdown -a --exclude=lo; ifup -a --exclude=lo',
+    'elif command -v ifup >/dev/null 2>&1 && [ -x /etc/init.d/network ]; then',
+    '  /etc/init.d/network restart',
+    'fi',
+    '',
+  ].join('\n');
+}
+
+/** The `#cloud-config` document; lists merge after the user's (see userdata.ts Merge-Type). */
+export function guestFixCloudConfig(nic: SecondaryNic): string {
+  return [
+    '#cloud-config',
+    `# kubevirt-net-injector: ${nic.device} (${nic.mac}) takes DHCP, never the default route or DNS`,
+    'write_files:',
+    `- path: ${nmKeyfilePath(nic)}`,
+    "  permissions: '0600'",
+    '  content: |',
+    indent(nmKeyfile(nic), 4).trimEnd(),
+    `- path: ${ifcfgPath(nic)}`,
+    '  content: |',
+    indent(ifcfg(nic), 4).trimEnd(),
+    `- path: ${DHCLIENT_HOOK}`,
+    '  content: |',
+    indent(dhclientHook(nic), 4).trimEnd(),
+    'runcmd:',
+    '- - sh',
+    '  - -c',
+    '  - |',
+    indent(applyScript(nic), 4).trimEnd(),
+    '',
+  ].join('\n');
+}

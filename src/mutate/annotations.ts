@@ -1,0 +1,29 @@
+// Every annotation and label the injector reads or writes, in one place.
+export const PREFIX = 'kubevirt-net-injector.io/';
+
+export const Keys = {
+  /** Label or annotation on a VM (or label on a namespace): `enabled` / `disabled`. */
+  inject: `${PREFIX}inject`,
+  /** Per-VM override of the NetworkAttachmentDefinition reference. */
+  network: `${PREFIX}network`,
+  /** Per-VM override of the injected network/interface name; also records the name used. */
+  interface: `${PREFIX}interface`,
+  /** Per-VM `enabled` / `disabled` for the guest cloud-init patch. */
+  cloudInit: `${PREFIX}cloud-init`,
+  /** Written by the injector: `injected` or `skipped: <reason>`. */
+  status: `${PREFIX}status`,
+} as const;
+
+export const STATUS_INJECTED = 'injected';
+
+const OFF = new Set(['disabled', 'false', 'no', 'off']);
+const ON = new Set(['enabled', 'true', 'yes', 'on']);
+
+/** `true` / `false` for the usual spellings, `undefined` when absent, an Error message otherwise. */
+export function parseSwitch(value: string | undefined, key: string): boolean | undefined | { error: string } {
+  if (value === undefined) return undefined;
+  const v = value.trim().toLowerCase();
+  if (ON.has(v)) return true;
+  if (OFF.has(v)) return false;
+  return { error: `${key}: expected enabled or disabled, got ${JSON.stringify(value)}` };
+}
