@@ -83,8 +83,11 @@ describe('webhook over HTTPS: admission', () => {
   it('never writes cloud-init user data to the log, and logs uid, namespace, name, decision, duration', async () => {
     const vm = loadVm();
     const secret = 'S3cr3t-pa55word-do-not-log';
-    const volumes = ((vm.spec as any).template.spec.volumes as any[]).filter((v) => v.cloudInitNoCloud);
-    volumes[0].cloudInitNoCloud.userData = `#cloud-config\npassword: ${secret}\n`;
+    type Volume = { cloudInitNoCloud?: { userData?: string } };
+    const spec = vm.spec as { template: { spec: { volumes: Volume[] } } };
+    const noCloud = spec.template.spec.volumes.find((v) => v.cloudInitNoCloud)?.cloudInitNoCloud;
+    assert.ok(noCloud, 'the test VM has a NoCloud volume');
+    noCloud.userData = `#cloud-config\npassword: ${secret}\n`;
     const reply = await post(review(vm, { uid: 'uid-secret' }));
     assert.equal(reply.status, 200);
     assert.ok(patchOf(reply.json()).length > 0, 'the review was injected');
