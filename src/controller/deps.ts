@@ -1,0 +1,48 @@
+// The controller's edges, as interfaces: reconcile.ts depends on these, kube.ts implements
+// them with @kubernetes/client-node, and unit tests with in-memory fakes.
+import type { Endpoints, EndpointSlice, Service, VirtualMachine, VirtualMachineInstance } from './types.js';
+
+/** Read-only views of the informer caches. */
+export interface Caches {
+  vm(namespace: string, name: string): VirtualMachine | undefined;
+  vms(namespace: string): readonly VirtualMachine[];
+  vmi(namespace: string, name: string): VirtualMachineInstance | undefined;
+  /** Services labelled as ours. */
+  service(namespace: string, name: string): Service | undefined;
+  services(namespace: string): readonly Service[];
+  /** EndpointSlices labelled managed-by us. */
+  slices(namespace: string): readonly EndpointSlice[];
+}
+
+export type ManagedKind = 'Service' | 'EndpointSlice' | 'Endpoints';
+export type ManagedObject = Service | EndpointSlice | Endpoints;
+
+/** Writes to the apiserver. Errors carry `code` (HTTP status) as ApiException does. */
+export interface Writer {
+  create<T extends ManagedObject>(kind: ManagedKind, obj: T): Promise<T>;
+  /** Replace with optimistic concurrency: obj.metadata.resourceVersion must be the stored one. */
+  replace<T extends ManagedObject>(kind: ManagedKind, obj: T): Promise<T>;
+  delete(kind: ManagedKind, namespace: string, name: string, uid?: string): Promise<void>;
+  /** Uncached read, for objects the informers do not see (not labelled as ours). */
+  read<T extends ManagedObject>(kind: ManagedKind, namespace: string, name: string): Promise<T | undefined>;
+}
+
+export type EventType = 'Normal' | 'Warning';
+
+export interface EventRecorder {
+  record(vm: VirtualMachine, type: EventType, reason: string, message: string): void;
+}
+
+export interface ReconcileMetrics {
+  reconciled(kind: 'vm' | 'service', result: 'ok' | 'error' | 'conflict'): void;
+  write(kind: ManagedKind, verb: 'create' | 'update' | 'delete'): void;
+  /** Seconds from the VMI change being seen to the slice carrying it being written. */
+  ipToSlice(seconds: number): void;
+}
+
+export interface Logger {
+  debug(obj: object, msg: string): void;
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+}
