@@ -1,0 +1,10 @@
+# Admission webhook (src/webhook): HTTPS tests against the real engine, and the benchmark.
+.PHONY: test-webhook bench-admission
+
+test-webhook: ## the webhook over real HTTPS: reviews, hostile input, cert rotation, SIGTERM drain
+	SUITE=webhook $(MOCHA) --timeout 30000 'dist/test/webhook/**/*.test.js'
+
+bench-admission: build ## admission throughput/latency/CPU: bare node floor, express, our webhook
+	node dist/bench/admission/run.js
+
+TEST_SUITES += test-webhook

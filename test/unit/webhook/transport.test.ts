@@ -1,0 +1,67 @@
+import assert from 'node:assert/strict';
+import type { IncomingMessage } from 'node:http';
+import { Readable } from 'node:stream';
+import {
+  checkContentType,
+  deeperThan,
+  parseJson,
+  readBody,
+  TransportError,
+} from '../../../src/webhook/transport.js';
+
+function message(chunks: Buffer[], headers: Record<string, string> = {}): IncomingMessage {
+  const stream = Readable.from(chunks) as unknown as IncomingMessage;
+  Object.assign(stream, { headers, complete: true });
+  return stream;
+}
+
+const status = (n: number) => (err: unknown) => err instanceof TransportError && err.status === n;
+
+describe('webhook transport', () => {
+  it('accepts application/json with parameters, refuses others with 415', () => {
+    checkContentType('application/json');
+    checkContentType('Application/JSON; charset=utf-8');
+    assert.throws(() => checkContentType('text/plain'), status(415));
+    assert.throws(() => checkContentType(undefined), status(415));
+    assert.throws(() => checkContentType('application/jsonx'), status(415));
+  });
+
+  it('reads a body in chunks', async () => {
+    const body = await readBody(message([Buffer.from('{"a":'), Buffer.from('1}')]), 100);
+    assert.equal(body.toString(), '{"a":1}');
+  });
+
+  it('refuses an announced Content-Length over the cap before reading', async () => {
+    await assert.rejects(readBody(message([], { 'content-length': '101' }), 100), status(413));
+  });
+
+  it('refuses a streamed body as soon as it passes the cap', async () => {
+    await assert.rejects(readBody(message([Buffer.alloc(60), Buffer.alloc(60)]), 100), status(413));
+  });
+
+  it('parses JSON; refuses empty (400), malformed (400) and too deep (400) without echoing the input', () => {
+    assert.deepEqual(parseJson(Buffer.from('{"a":[1]}'), 3), { a: [1] });
+    assert.throws(
+      () => parseJson(Buffer.alloc(0), 3),
+      (e: unknown) => status(400)(e) && (e as TransportError).reason === 'empty_body',
+    );
+    assert.throws(
+      () => parseJson(Buffer.from('{"password":"hunter2'), 3),
+      (e: unknown) => status(400)(e) && !(e as Error).message.includes('hunter2'),
+    );
+    assert.throws(
+      () => parseJson(Buffer.from('[[[[1]]]]'), 3),
+      (e: unknown) => (e as TransportError).reason === 'too_deep',
+    );
+  });
+
+  it('measures nesting depth without recursing past the limit', () => {
+    assert.equal(deeperThan({ a: { b: 1 } }, 2), false);
+    assert.equal(deeperThan({ a: { b: {} } }, 2), true);
+    assert.equal(deeperThan([[], [[]]], 2), true);
+    assert.equal(deeperThan('x'.repeat(10), 0), false);
+    let deep: unknown = 1;
+    for (let i = 0; i < 100_000; i++) deep = [deep];
+    assert.equal(deeperThan(deep, 64), true);
+  });
+});
