@@ -1,0 +1,219 @@
+// Wires the controller: informers feed keys to the work queue, workers (only while this
+// replica leads) run reconcile(key) and requeue with backoff on error. Handlers only
+// enqueue keys; all reading happens in reconcile, from the caches.
+import { Watch } from '@kubernetes/client-node';
+import type { KubeConfig, KubernetesObject } from '@kubernetes/client-node';
+import type { Registry } from 'prom-client';
+import { addressesOf, publicationOf } from './desired.js';
+import type { Caches, EventRecorder, Logger, Writer } from './deps.js';
+import { ResilientInformer } from './informer.js';
+import { kubeEventRecorder, kubeWriter, sources } from './kube.js';
+import type { Source } from './kube.js';
+import { kubeLeaseClient, LeaderElector } from './leader.js';
+import { controllerMetrics } from './metrics.js';
+import { WorkQueue } from './queue.js';
+import { Reconciler, serviceKey, vmKey } from './reconcile.js';
+import type { EndpointSlice, Service, VirtualMachine, VirtualMachineInstance } from './types.js';
+
+export interface ControllerSettings {
+  /** Watch one namespace; undefined watches all. */
+  namespace?: string;
+  graceMs: number;
+  legacyEndpoints: boolean;
+  workers: number;
+  /** Every key is queued again this often (level-triggered safety net). */
+  resyncMs: number;
+  /** A watch with no event for this long is reopened. */
+  watchSilenceMs: number;
+  /** Full relist this often. */
+  relistMs: number;
+  leaderElection: {
+    enabled: boolean;
+    namespace: string;
+    name: string;
+    leaseDurationMs: number;
+    renewDeadlineMs: number;
+    retryPeriodMs: number;
+  };
+  identity: string;
+}
+
+export interface ControllerDeps {
+  kubeConfig: KubeConfig;
+  logger: Logger;
+  registry: Registry;
+  settings: ControllerSettings;
+  /** Overrides for tests. */
+  writer?: Writer;
+  events?: EventRecorder;
+}
+
+export interface RunningController {
+  /** Resolves when the caches are filled (whether or not this replica leads). */
+  synced: Promise<void>;
+  isLeader(): boolean;
+  stop(): Promise<void>;
+}
+
+const nameOf = (o: KubernetesObject) => ({ ns: o.metadata?.namespace ?? '', name: o.metadata?.name ?? '' });
+
+export async function startController(deps: ControllerDeps): Promise<RunningController> {
+  const { kubeConfig: kc, logger, settings } = deps;
+  const metrics = controllerMetrics(deps.registry);
+  const src = sources(kc, settings.namespace);
+  const watch = new Watch(kc);
+  const make = <T extends KubernetesObject>(name: string, source: Source<T>) =>
+    new ResilientInformer<T>({
+      name,
+      ...source,
+      watch,
+      backoff: { baseMs: 500, capMs: 30_000, jitter: 0.5 },
+      silenceMs: settings.watchSilenceMs,
+      relistMs: settings.relistMs,
+      logger,
+      onRestart: (reason) => metrics.watchRestart(name, reason),
+    });
+  const vms = make('virtualmachines', src.vms);
+  const vmis = make('virtualmachineinstances', src.vmis);
+  const services = make('services', src.services);
+  const slices = make('endpointslices', src.slices);
+  const informers = [vms, vmis, services, slices];
+
+  const caches: Caches = {
+    vm: (ns, name) => vms.get(name, ns) as VirtualMachine | undefined,
+    vms: (ns) => vms.list(ns) as VirtualMachine[],
+    vmi: (ns, name) => vmis.get(name, ns) as VirtualMachineInstance | undefined,
+    service: (ns, name) => services.get(name, ns) as Service | undefined,
+    services: (ns) => services.list(ns) as Service[],
+    slices: (ns) => slices.list(ns) as unknown as EndpointSlice[],
+  };
+  const queue = new WorkQueue({ backoff: { baseMs: 200, capMs: 60_000, jitter: 0.5 } });
+  const reconciler = new Reconciler({
+    caches,
+    writer: deps.writer ?? kubeWriter(kc),
+    events:
+      deps.events ?? kubeEventRecorder(kc, { instance: settings.identity, logger, dedupeMs: 10 * 60_000 }),
+    metrics,
+    logger,
+    settings: { graceMs: settings.graceMs, legacyEndpoints: settings.legacyEndpoints },
+  });
+
+  // Handlers: enqueue keys, nothing else (plus the timestamp for the latency metric).
+  const onVm = (o: KubernetesObject) => {
+    const { ns, name } = nameOf(o);
+    queue.add(vmKey(ns, name));
+    const p = publicationOf(o as VirtualMachine);
+    if (p.kind === 'publish') queue.add(serviceKey(ns, p.publication.serviceName));
+  };
+  const onVmi = (o: KubernetesObject) => {
+    const { ns, name } = nameOf(o);
+    const vmi = o as VirtualMachineInstance;
+    const vm = vms.get(name, ns) as VirtualMachine | undefined;
+    const p = vm ? publicationOf(vm) : undefined;
+    if (p?.kind === 'publish') {
+      const a = addressesOf(vmi, p.publication.networkName);
+      reconciler.noteVmiAddresses(ns, name, [...a.v4, ...a.v6]);
+    }
+    queue.add(vmKey(ns, name));
+  };
+  const onSlice = (o: KubernetesObject) => {
+    const { ns } = nameOf(o);
+    for (const ref of o.metadata?.ownerReferences ?? [])
+      if (ref.kind === 'VirtualMachine') queue.add(vmKey(ns, ref.name));
+  };
+  const onService = (o: KubernetesObject) => {
+    const { ns, name } = nameOf(o);
+    queue.add(serviceKey(ns, name));
+  };
+  for (const verb of ['add', 'update', 'delete'] as const) {
+    vms.on(verb, onVm);
+    vmis.on(verb, onVmi);
+    slices.on(verb, onSlice);
+    services.on(verb, onService);
+  }
+
+  const enqueueAll = () => {
+    for (const vm of vms.list()) onVm(vm);
+    for (const svc of services.list()) onService(svc);
+  };
+
+  let leading = !settings.leaderElection.enabled;
+  let workersRunning: Promise<void>[] = [];
+  let stopped = false;
+  const synced = Promise.all(informers.map((i) => i.synced)).then(() => undefined);
+
+  const worker = async () => {
+    // A Service reconciled before every VM is in the cache would lose owners: wait.
+    await synced;
+    for (;;) {
+      const key = await queue.get();
+      if (key === undefined) return;
+      if (!leading) {
+        queue.done(key);
+        continue;
+      }
+      try {
+        const result = await reconciler.reconcile(key);
+        queue.forget(key);
+        for (const k of result.enqueue) queue.add(k);
+        if (result.requeueAfterMs !== undefined) queue.addAfter(key, result.requeueAfterMs);
+      } catch (err) {
+        metrics.error(key.startsWith('vm/') ? 'vm' : 'service');
+        const delay = queue.addRateLimited(key);
+        logger.warn(
+          { key, err: err instanceof Error ? err.message : String(err), retryInMs: delay },
+          'reconcile failed',
+        );
+      } finally {
+        queue.done(key);
+        metrics.queueDepth(queue.length);
+      }
+    }
+  };
+
+  const elector = settings.leaderElection.enabled
+    ? new LeaderElector({
+        client: kubeLeaseClient(kc, settings.leaderElection.namespace, settings.leaderElection.name),
+        namespace: settings.leaderElection.namespace,
+        name: settings.leaderElection.name,
+        identity: settings.identity,
+        leaseDurationMs: settings.leaderElection.leaseDurationMs,
+        renewDeadlineMs: settings.leaderElection.renewDeadlineMs,
+        retryPeriodMs: settings.leaderElection.retryPeriodMs,
+        logger,
+        onStartedLeading: () => {
+          leading = true;
+          metrics.leader(true);
+          void synced.then(() => !stopped && leading && enqueueAll());
+        },
+        onStoppedLeading: () => {
+          leading = false;
+          metrics.leader(false);
+        },
+      })
+    : undefined;
+  metrics.leader(leading);
+
+  await Promise.all(informers.map((i) => i.start()));
+  elector?.start();
+  workersRunning = Array.from({ length: Math.max(1, settings.workers) }, () => worker());
+  const resync = setInterval(() => leading && enqueueAll(), settings.resyncMs);
+  resync.unref();
+  void synced.then(() => {
+    logger.info({ namespace: settings.namespace ?? '(all)' }, 'caches synced');
+    if (leading) enqueueAll();
+  });
+
+  return {
+    synced,
+    isLeader: () => leading,
+    async stop() {
+      stopped = true;
+      clearInterval(resync);
+      queue.shutDown();
+      await elector?.stop();
+      await Promise.allSettled(workersRunning);
+      await Promise.all(informers.map((i) => i.stop()));
+    },
+  };
+}

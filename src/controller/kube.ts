@@ -1,0 +1,192 @@
+// The controller's adapters to @kubernetes/client-node: list functions and watch paths for
+// the informers, the Writer (create / replace / delete / read), and an Event recorder.
+import { CoreV1Api, CustomObjectsApi, DiscoveryV1Api } from '@kubernetes/client-node';
+import type {
+  CoreV1Event,
+  KubeConfig,
+  KubernetesListObject,
+  KubernetesObject,
+  ListPromise,
+} from '@kubernetes/client-node';
+import type { EventRecorder, EventType, Logger, ManagedKind, ManagedObject, Writer } from './deps.js';
+import { LABEL_MANAGED_BY, LABEL_SLICE_MANAGED_BY, MANAGER, SLICE_MANAGER } from './types.js';
+import type { VirtualMachine } from './types.js';
+
+export const SERVICE_SELECTOR = `${LABEL_MANAGED_BY}=${MANAGER}`;
+export const SLICE_SELECTOR = `${LABEL_SLICE_MANAGED_BY}=${SLICE_MANAGER}`;
+
+export interface Source<T extends KubernetesObject> {
+  path: string;
+  list: ListPromise<T>;
+  labelSelector?: string;
+}
+
+const nsPath = (namespace: string | undefined) => (namespace ? `/namespaces/${namespace}` : '');
+
+/** KubeVirt objects through the custom-objects API (plain JSON, no typed model). */
+function kubevirtSource<T extends KubernetesObject>(
+  kc: KubeConfig,
+  plural: string,
+  namespace?: string,
+): Source<T> {
+  const api = kc.makeApiClient(CustomObjectsApi);
+  const base = { group: 'kubevirt.io', version: 'v1', plural };
+  return {
+    path: `/apis/kubevirt.io/v1${nsPath(namespace)}/${plural}`,
+    list: async () =>
+      (namespace
+        ? await api.listNamespacedCustomObject({ ...base, namespace })
+        : await api.listClusterCustomObject(base)) as KubernetesListObject<T>,
+  };
+}
+
+export function sources(kc: KubeConfig, namespace?: string) {
+  const core = kc.makeApiClient(CoreV1Api);
+  const discovery = kc.makeApiClient(DiscoveryV1Api);
+  return {
+    vms: kubevirtSource<KubernetesObject>(kc, 'virtualmachines', namespace),
+    vmis: kubevirtSource<KubernetesObject>(kc, 'virtualmachineinstances', namespace),
+    services: {
+      path: `/api/v1${nsPath(namespace)}/services`,
+      labelSelector: SERVICE_SELECTOR,
+      list: async () =>
+        (namespace
+          ? await core.listNamespacedService({ namespace, labelSelector: SERVICE_SELECTOR })
+          : await core.listServiceForAllNamespaces({
+              labelSelector: SERVICE_SELECTOR,
+            })) as KubernetesListObject<KubernetesObject>,
+    } satisfies Source<KubernetesObject>,
+    slices: {
+      path: `/apis/discovery.k8s.io/v1${nsPath(namespace)}/endpointslices`,
+      labelSelector: SLICE_SELECTOR,
+      list: async () =>
+        (namespace
+          ? await discovery.listNamespacedEndpointSlice({ namespace, labelSelector: SLICE_SELECTOR })
+          : await discovery.listEndpointSliceForAllNamespaces({
+              labelSelector: SLICE_SELECTOR,
+            })) as KubernetesListObject<KubernetesObject>,
+    } satisfies Source<KubernetesObject>,
+  };
+}
+
+function statusCode(err: unknown): number | undefined {
+  const code = (err as { code?: unknown })?.code;
+  return typeof code === 'number' ? code : undefined;
+}
+
+/** Create / replace / delete / read through the typed APIs. */
+export function kubeWriter(kc: KubeConfig): Writer {
+  const core = kc.makeApiClient(CoreV1Api);
+  const discovery = kc.makeApiClient(DiscoveryV1Api);
+  /* eslint-disable @typescript-eslint/no-explicit-any -- our plain types stand in for the generated models */
+  const ops: Record<
+    ManagedKind,
+    {
+      create(ns: string, body: any): Promise<unknown>;
+      replace(ns: string, name: string, body: any): Promise<unknown>;
+      delete(ns: string, name: string, uid?: string): Promise<unknown>;
+      read(ns: string, name: string): Promise<unknown>;
+    }
+  > = {
+    Service: {
+      create: (namespace, body) => core.createNamespacedService({ namespace, body }),
+      replace: (namespace, name, body) => core.replaceNamespacedService({ namespace, name, body }),
+      delete: (namespace, name, uid) =>
+        core.deleteNamespacedService({ namespace, name, body: uid ? { preconditions: { uid } } : {} }),
+      read: (namespace, name) => core.readNamespacedService({ namespace, name }),
+    },
+    EndpointSlice: {
+      create: (namespace, body) => discovery.createNamespacedEndpointSlice({ namespace, body }),
+      replace: (namespace, name, body) => discovery.replaceNamespacedEndpointSlice({ namespace, name, body }),
+      delete: (namespace, name, uid) =>
+        discovery.deleteNamespacedEndpointSlice({
+          namespace,
+          name,
+          body: uid ? { preconditions: { uid } } : {},
+        }),
+      read: (namespace, name) => discovery.readNamespacedEndpointSlice({ namespace, name }),
+    },
+    Endpoints: {
+      create: (namespace, body) => core.createNamespacedEndpoints({ namespace, body }),
+      replace: (namespace, name, body) => core.replaceNamespacedEndpoints({ namespace, name, body }),
+      delete: (namespace, name, uid) =>
+        core.deleteNamespacedEndpoints({ namespace, name, body: uid ? { preconditions: { uid } } : {} }),
+      read: (namespace, name) => core.readNamespacedEndpoints({ namespace, name }),
+    },
+  };
+  /* eslint-enable @typescript-eslint/no-explicit-any */
+  return {
+    async create<T extends ManagedObject>(kind: ManagedKind, obj: T) {
+      return (await ops[kind].create(obj.metadata.namespace ?? '', obj)) as T;
+    },
+    async replace<T extends ManagedObject>(kind: ManagedKind, obj: T) {
+      return (await ops[kind].replace(obj.metadata.namespace ?? '', obj.metadata.name ?? '', obj)) as T;
+    },
+    async delete(kind, namespace, name, uid) {
+      await ops[kind].delete(namespace, name, uid);
+    },
+    async read<T extends ManagedObject>(kind: ManagedKind, namespace: string, name: string) {
+      try {
+        return (await ops[kind].read(namespace, name)) as T;
+      } catch (err) {
+        if (statusCode(err) === 404) return undefined;
+        throw err;
+      }
+    },
+  };
+}
+
+export interface RecorderOptions {
+  /** reportingInstance: this replica's identity. */
+  instance: string;
+  logger: Logger;
+  /** The same (VM, reason, message) is not recorded again within this window. */
+  dedupeMs: number;
+  now?: () => number;
+}
+
+/** core/v1 Events on the VM, fire and forget, de-duplicated in memory. */
+export function kubeEventRecorder(kc: KubeConfig, options: RecorderOptions): EventRecorder {
+  const core = kc.makeApiClient(CoreV1Api);
+  const now = options.now ?? Date.now;
+  const recent = new Map<string, number>();
+  return {
+    record(vm: VirtualMachine, type: EventType, reason: string, message: string) {
+      const key = `${vm.metadata.uid}|${reason}|${message}`;
+      const at = now();
+      const last = recent.get(key);
+      if (last !== undefined && at - last < options.dedupeMs) return;
+      recent.set(key, at);
+      if (recent.size > 10_000) {
+        for (const [k, t] of recent) if (at - t >= options.dedupeMs) recent.delete(k);
+      }
+      const namespace = vm.metadata.namespace ?? 'default';
+      const time = new Date(at);
+      const body: CoreV1Event = {
+        metadata: { generateName: `${vm.metadata.name}.`, namespace },
+        involvedObject: {
+          apiVersion: 'kubevirt.io/v1',
+          kind: 'VirtualMachine',
+          name: vm.metadata.name,
+          namespace,
+          uid: vm.metadata.uid,
+        },
+        type,
+        reason,
+        message: message.slice(0, 1024),
+        source: { component: 'kubevirt-net-injector-controller' },
+        reportingComponent: 'kubevirt-net-injector.io/controller',
+        reportingInstance: options.instance,
+        firstTimestamp: time,
+        lastTimestamp: time,
+        count: 1,
+      };
+      core.createNamespacedEvent({ namespace, body }).catch((err: unknown) => {
+        options.logger.warn(
+          { namespace, name: vm.metadata.name, reason, err: String(err) },
+          'could not record event',
+        );
+      });
+    },
+  };
+}

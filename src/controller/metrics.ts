@@ -1,0 +1,64 @@
+// Controller metrics on a registry the composition root passes in (no global registry).
+import { Counter, Gauge, Histogram } from 'prom-client';
+import type { Registry } from 'prom-client';
+import type { ReconcileMetrics } from './deps.js';
+
+export interface ControllerMetrics extends ReconcileMetrics {
+  error(kind: 'vm' | 'service'): void;
+  queueDepth(n: number): void;
+  watchRestart(informer: string, reason: string): void;
+  leader(isLeader: boolean): void;
+}
+
+export function controllerMetrics(registry: Registry): ControllerMetrics {
+  const registers = [registry];
+  const reconciles = new Counter({
+    name: 'kni_controller_reconciles_total',
+    help: 'Reconciles by key kind and result',
+    labelNames: ['kind', 'result'] as const,
+    registers,
+  });
+  const errors = new Counter({
+    name: 'kni_controller_reconcile_errors_total',
+    help: 'Reconciles that failed and were retried with backoff',
+    labelNames: ['kind'] as const,
+    registers,
+  });
+  const writes = new Counter({
+    name: 'kni_controller_writes_total',
+    help: 'Objects written to the apiserver',
+    labelNames: ['kind', 'verb'] as const,
+    registers,
+  });
+  const latency = new Histogram({
+    name: 'kni_controller_ip_to_slice_seconds',
+    help: 'From a VMI address change seen by the informer to the EndpointSlice carrying it written',
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10],
+    registers,
+  });
+  const depth = new Gauge({
+    name: 'kni_controller_queue_depth',
+    help: 'Keys waiting in the work queue',
+    registers,
+  });
+  const restarts = new Counter({
+    name: 'kni_controller_watch_restarts_total',
+    help: 'Watches restarted, by informer and reason (error, silent, relist)',
+    labelNames: ['informer', 'reason'] as const,
+    registers,
+  });
+  const leader = new Gauge({
+    name: 'kni_controller_leader',
+    help: '1 while this replica holds the lease',
+    registers,
+  });
+  return {
+    reconciled: (kind, result) => reconciles.inc({ kind, result }),
+    error: (kind) => errors.inc({ kind }),
+    write: (kind, verb) => writes.inc({ kind, verb }),
+    ipToSlice: (seconds) => latency.observe(seconds),
+    queueDepth: (n) => depth.set(n),
+    watchRestart: (informer, reason) => restarts.inc({ informer, reason }),
+    leader: (isLeader) => leader.set(isLeader ? 1 : 0),
+  };
+}
