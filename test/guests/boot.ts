@@ -1,0 +1,347 @@
+// Boots a Debian 12 guest image (test/guests/build-images.sh) under QEMU with a NoCloud
+// seed and reads back what the guest did: the image's probe service prints addresses,
+// routes, resolver configuration, NIC MACs, cloud-init's status and a marker file on
+// the second serial port, then powers the guest off.
+import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+
+export const STACKS = ['nm', 'networkd', 'netplan', 'ifupdown'] as const;
+export type Stack = (typeof STACKS)[number];
+
+export interface BootOptions {
+  stack: Stack;
+  userData: string | Buffer;
+  networkData: string | Buffer;
+  /** NoCloud meta-data; default: a fresh instance-id and a hostname per stack. */
+  metaData?: string;
+  /** Guest MACs in QEMU's NIC order: [primary (pod network, 10.0.2.0/24), secondary (10.0.3.0/24)]. */
+  macs: [string, string];
+  timeoutMs: number;
+  /** File the user data writes; the probe prints it. */
+  markerPath?: string;
+  /** Seconds the probe waits after cloud-init is done, for the network stack to settle. */
+  settleSeconds?: number;
+  memoryMb?: number;
+  /** Folder holding <stack>/{rootfs.raw,vmlinuz,initrd.img}; default .cache/guests. */
+  imageDir?: string;
+}
+
+export interface GuestAddress {
+  ifname: string;
+  address: string;
+  prefixLength: number;
+}
+
+export interface GuestRoute {
+  /** `default` or a prefix */
+  dst: string;
+  via?: string;
+  dev?: string;
+  raw: string;
+}
+
+export interface GuestBoot {
+  addresses: GuestAddress[];
+  routes: GuestRoute[];
+  routes6: GuestRoute[];
+  resolvConf: string;
+  nameservers: string[];
+  /** `resolvectl dns` where systemd-resolved runs, else empty */
+  resolvectl: string;
+  /** interface name -> MAC (lower case) */
+  macs: Record<string, string>;
+  marker: { present: boolean; content: string };
+  cloudInitStatus: string;
+  /** unit -> `systemctl is-active` */
+  services: Record<string, string>;
+  journalErrors: string;
+  serialLog: string;
+  durationMs: number;
+}
+
+export class GuestBootError extends Error {
+  constructor(
+    message: string,
+    readonly serialLog: string,
+  ) {
+    super(`${message}\n--- last lines of the serial console ---\n${tail(serialLog, 40)}`);
+    this.name = 'GuestBootError';
+  }
+}
+
+const PROBE_BEGIN = '@@probe:begin@@';
+const PROBE_END = '@@probe:end@@';
+const running = new Set<ChildProcess>();
+let exitHookInstalled = false;
+
+/** Boots one guest and returns what its probe read; rejects when it does not finish in time. */
+export async function bootGuest(opts: BootOptions): Promise<GuestBoot> {
+  const images = resolve(opts.imageDir ?? join(process.cwd(), '.cache', 'guests'), opts.stack);
+  for (const file of ['rootfs.raw', 'vmlinuz', 'initrd.img']) {
+    if (!existsSync(join(images, file))) {
+      throw new Error(`guest image ${join(images, file)} missing: run make guest-images`);
+    }
+  }
+  const work = await mkdtemp(join(tmpdir(), `guest-${opts.stack}-`));
+  try {
+    const overlay = join(work, 'overlay.qcow2');
+    await run('qemu-img', [
+      'create',
+      '-q',
+      '-f',
+      'qcow2',
+      '-F',
+      'raw',
+      '-b',
+      join(images, 'rootfs.raw'),
+      overlay,
+    ]);
+    const seed = await makeSeed(work, opts);
+    const consoleLog = join(work, 'console.log');
+    const probeLog = join(work, 'probe.log');
+    const started = Date.now();
+    const outcome = await runQemu(
+      qemuArgs(opts, images, overlay, seed, consoleLog, probeLog),
+      opts.timeoutMs,
+    );
+    const serialLog = await readIfExists(consoleLog);
+    const probe = await readIfExists(probeLog);
+    if (outcome !== 'exited') {
+      throw new GuestBootError(
+        `${opts.stack} guest did not power off within ${opts.timeoutMs} ms (killed)`,
+        serialLog,
+      );
+    }
+    const sections = parseProbe(probe);
+    if (!sections)
+      throw new GuestBootError(`${opts.stack} guest powered off without probe output`, serialLog);
+    return { ...interpret(sections), serialLog, durationMs: Date.now() - started };
+  } finally {
+    if (!process.env.GUEST_KEEP_WORKDIR) await rm(work, { recursive: true, force: true });
+  }
+}
+
+async function makeSeed(work: string, opts: BootOptions): Promise<string> {
+  const dir = join(work, 'seed');
+  const instanceId = `guest-${opts.stack}-${Date.now().toString(36)}`;
+  const metaData = opts.metaData ?? `instance-id: ${instanceId}\nlocal-hostname: guest-${opts.stack}\n`;
+  await run('mkdir', ['-p', dir]);
+  await writeFile(join(dir, 'user-data'), opts.userData);
+  await writeFile(join(dir, 'network-config'), opts.networkData);
+  await writeFile(join(dir, 'meta-data'), metaData);
+  const iso = join(work, 'seed.iso');
+  await run('genisoimage', [
+    '-quiet',
+    '-output',
+    iso,
+    '-volid',
+    'cidata',
+    '-joliet',
+    '-rock',
+    join(dir, 'user-data'),
+    join(dir, 'meta-data'),
+    join(dir, 'network-config'),
+  ]);
+  return iso;
+}
+
+function qemuArgs(
+  opts: BootOptions,
+  images: string,
+  overlay: string,
+  seed: string,
+  consoleLog: string,
+  probeLog: string,
+): string[] {
+  const cmdline = [
+    'root=/dev/vda',
+    'rw',
+    'console=ttyS0,115200',
+    'panic=-1',
+    `guest.marker=${opts.markerPath ?? '/var/lib/guest-marker'}`,
+    `guest.settle=${opts.settleSeconds ?? 10}`,
+  ];
+  const [primary, secondary] = opts.macs;
+  return [
+    '-n',
+    '10',
+    'qemu-system-x86_64',
+    '-accel',
+    process.env.GUEST_ACCEL ?? 'tcg',
+    '-machine',
+    'q35',
+    '-cpu',
+    'max',
+    '-smp',
+    '1',
+    '-m',
+    String(opts.memoryMb ?? 512),
+    '-nodefaults',
+    '-display',
+    'none',
+    '-monitor',
+    'none',
+    '-no-reboot',
+    '-kernel',
+    join(images, 'vmlinuz'),
+    '-initrd',
+    join(images, 'initrd.img'),
+    '-append',
+    cmdline.join(' '),
+    '-drive',
+    `file=${overlay},format=qcow2,if=virtio`,
+    '-drive',
+    `file=${seed},format=raw,if=virtio,readonly=on`,
+    '-netdev',
+    'user,id=n0,net=10.0.2.0/24',
+    '-device',
+    `virtio-net-pci,netdev=n0,mac=${primary}`,
+    '-netdev',
+    'user,id=n1,net=10.0.3.0/24',
+    '-device',
+    `virtio-net-pci,netdev=n1,mac=${secondary}`,
+    '-serial',
+    `file:${consoleLog}`,
+    '-serial',
+    `file:${probeLog}`,
+  ];
+}
+
+/** Runs QEMU (under nice) until it exits or the deadline passes; never leaves it running. */
+function runQemu(args: string[], timeoutMs: number): Promise<'exited' | 'timeout'> {
+  installExitHook();
+  return new Promise((done, fail) => {
+    let stderr = '';
+    const child = spawn('nice', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    running.add(child);
+    child.stderr?.on('data', (chunk: Buffer) => (stderr = tail(stderr + chunk.toString(), 20)));
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGKILL');
+    }, timeoutMs);
+    child.on('error', (err) => {
+      clearTimeout(timer);
+      running.delete(child);
+      fail(err);
+    });
+    child.on('exit', (code, signal) => {
+      clearTimeout(timer);
+      running.delete(child);
+      if (timedOut) done('timeout');
+      else if (code === 0) done('exited');
+      else fail(new Error(`qemu exited with ${code ?? signal}: ${stderr.trim()}`));
+    });
+  });
+}
+
+function installExitHook(): void {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  const killAll = (): void => {
+    for (const child of running) child.kill('SIGKILL');
+  };
+  process.on('exit', killAll);
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      killAll();
+      process.exit(130);
+    });
+  }
+}
+
+async function readIfExists(path: string): Promise<string> {
+  return existsSync(path) ? (await readFile(path, 'utf8')).replace(/\r/g, '') : '';
+}
+
+function tail(text: string, lines: number): string {
+  return text.split('\n').slice(-lines).join('\n');
+}
+
+/** Splits the probe output into its sections; undefined when the probe did not finish. */
+export function parseProbe(text: string): Map<string, string> | undefined {
+  const clean = text.replace(/\r/g, '');
+  const begin = clean.lastIndexOf(PROBE_BEGIN);
+  const end = clean.indexOf(PROBE_END, begin);
+  if (begin < 0 || end < 0) return undefined;
+  const sections = new Map<string, string>();
+  let name = '';
+  let lines: string[] = [];
+  for (const line of clean.slice(begin + PROBE_BEGIN.length, end).split('\n')) {
+    const header = /^@@probe:([a-z0-9-]+)@@$/.exec(line.trim());
+    if (header?.[1]) {
+      if (name) sections.set(name, lines.join('\n').trim());
+      name = header[1];
+      lines = [];
+    } else if (name) lines.push(line);
+  }
+  if (name) sections.set(name, lines.join('\n').trim());
+  return sections;
+}
+
+function interpret(sections: Map<string, string>): Omit<GuestBoot, 'serialLog' | 'durationMs'> {
+  const get = (name: string): string => sections.get(name) ?? '';
+  const markerLines = get('marker').split('\n');
+  return {
+    addresses: parseAddresses(get('addr4')),
+    routes: parseRoutes(get('route4')),
+    routes6: parseRoutes(get('route6')),
+    resolvConf: get('resolv'),
+    nameservers: [...get('resolv').matchAll(/^\s*nameserver\s+(\S+)/gm)].map((m) => m[1] ?? ''),
+    resolvectl: get('resolvectl'),
+    macs: Object.fromEntries(
+      get('links')
+        .split('\n')
+        .map((line) => line.trim().split(/\s+/))
+        .filter((f): f is [string, string] => f.length === 2)
+        .map(([dev, mac]) => [dev, mac.toLowerCase()]),
+    ),
+    marker: { present: markerLines[0] === 'present', content: markerLines.slice(1).join('\n') },
+    cloudInitStatus: get('cloudinit'),
+    services: Object.fromEntries(
+      get('stack')
+        .split('\n')
+        .map((line) => line.trim().split(/\s+/))
+        .filter((f) => f.length >= 1 && f[0])
+        .map((f) => [f[0] ?? '', f[1] ?? '']),
+    ),
+    journalErrors: get('journal-errors'),
+  };
+}
+
+/** `ip -4 -o addr` lines: `2: eth0    inet 10.0.2.15/24 brd ... scope global eth0` */
+export function parseAddresses(text: string): GuestAddress[] {
+  const out: GuestAddress[] = [];
+  for (const line of text.split('\n')) {
+    const m = /^\d+:\s+(\S+)\s+inet6?\s+([0-9a-f.:]+)\/(\d+)/.exec(line.trim());
+    if (m?.[1] && m[2] && m[3]) out.push({ ifname: m[1], address: m[2], prefixLength: Number(m[3]) });
+  }
+  return out;
+}
+
+/** `ip route` lines: `default via 10.0.2.2 dev eth0 proto dhcp src 10.0.2.15 metric 100` */
+export function parseRoutes(text: string): GuestRoute[] {
+  return text
+    .split('\n')
+    .map((line) => line.trim())
+    .filter(Boolean)
+    .map((raw) => {
+      const words = raw.split(/\s+/);
+      const after = (key: string): string | undefined => {
+        const i = words.indexOf(key);
+        return i >= 0 ? words[i + 1] : undefined;
+      };
+      const route: GuestRoute = { dst: words[0] ?? '', raw };
+      const via = after('via');
+      const dev = after('dev');
+      if (via) route.via = via;
+      if (dev) route.dev = dev;
+      return route;
+    });
+}
