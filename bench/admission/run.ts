@@ -1,0 +1,200 @@
+// Admission benchmark: the seed's MongoDB VM as a CREATE review over HTTPS keep-alive with
+// 32 connections (autocannon), against (a) a bare node:https parse-and-allow server (the
+// floor), (b) express with express.json() parse-and-allow, (c) our webhook. Each server runs
+// in its own process; its CPU per review is process.cpuUsage() over the measured window.
+// Usage: node dist/bench/admission/run.js [seconds=10] [connections=32]
+import { execFileSync, fork, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import autocannon from 'autocannon';
+import { parse as parseYaml } from 'yaml';
+
+const SECONDS = Number(process.argv[2] ?? 10);
+const CONNECTIONS = Number(process.argv[3] ?? 32);
+const WARMUP_SECONDS = 3;
+const SERVER = fileURLToPath(new URL('./server.js', import.meta.url));
+const VARIANTS = [
+  ['bare', '(a) bare node:https parse+allow (floor)'],
+  ['express', '(b) express 5 + express.json() parse+allow'],
+  ['webhook-noop', '(c0) our webhook, engine replaced by a no-op'],
+  ['webhook', '(c) kubevirt-net-injector webhook (mutating)'],
+] as const;
+
+interface Row {
+  variant: string;
+  rps: number;
+  p50: number;
+  p99: number;
+  cpuUsPerReview: number;
+  total: number;
+  failures: number;
+}
+
+function reviewBody(): string {
+  const vm = parseYaml(
+    readFileSync(join(process.cwd(), 'test/testdata/seed/mongodb.yaml'), 'utf8'),
+  ) as unknown;
+  return JSON.stringify({
+    apiVersion: 'admission.k8s.io/v1',
+    kind: 'AdmissionReview',
+    request: {
+      uid: '705ab4f5-6393-11e8-b7cc-42010a800002',
+      kind: { group: 'kubevirt.io', version: 'v1', kind: 'VirtualMachine' },
+      resource: { group: 'kubevirt.io', version: 'v1', resource: 'virtualmachines' },
+      requestKind: { group: 'kubevirt.io', version: 'v1', kind: 'VirtualMachine' },
+      requestResource: { group: 'kubevirt.io', version: 'v1', resource: 'virtualmachines' },
+      name: 'mongodb',
+      namespace: 'vm',
+      operation: 'CREATE',
+      userInfo: { username: 'kubernetes-admin', groups: ['system:masters', 'system:authenticated'] },
+      object: vm,
+      oldObject: null,
+      dryRun: false,
+      options: { apiVersion: 'meta.k8s.io/v1', kind: 'CreateOptions' },
+    },
+  });
+}
+
+function startServer(
+  variant: string,
+  certFile: string,
+  keyFile: string,
+): Promise<{ child: ChildProcess; port: number }> {
+  return new Promise((resolve, reject) => {
+    const child = fork(SERVER, [variant, certFile, keyFile], {
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
+    child.once('message', (m: { port: number }) => resolve({ child, port: m.port }));
+    child.once('exit', (code) => reject(new Error(`${variant} server exited (${code})`)));
+  });
+}
+
+function cpuOf(child: ChildProcess): Promise<NodeJS.CpuUsage> {
+  return new Promise((resolve) => {
+    const on = (m: { cpu?: NodeJS.CpuUsage }) => {
+      if (!m.cpu) return;
+      child.off('message', on);
+      resolve(m.cpu);
+    };
+    child.on('message', on);
+    child.send({ cmd: 'cpu' });
+  });
+}
+
+function load(port: number, body: string, seconds: number, samples?: number[]): Promise<autocannon.Result> {
+  return new Promise((resolve, reject) => {
+    const instance = autocannon(
+      {
+        url: `https://127.0.0.1:${port}/mutate`,
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body,
+        connections: CONNECTIONS,
+        pipelining: 1,
+        duration: seconds,
+      },
+      (err, result) => (err ? reject(err) : resolve(result)),
+    );
+    if (samples) {
+      instance.on('response', (_client, _status, _bytes, ms) => samples.push(ms));
+    }
+  });
+}
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
+}
+
+async function measure(variant: string, certFile: string, keyFile: string, body: string): Promise<Row> {
+  const { child, port } = await startServer(variant, certFile, keyFile);
+  try {
+    await load(port, body, WARMUP_SECONDS);
+    const samples: number[] = [];
+    const before = await cpuOf(child);
+    const result = await load(port, body, SECONDS, samples);
+    const after = await cpuOf(child);
+    const cpuUs = after.user - before.user + (after.system - before.system);
+    samples.sort((a, b) => a - b);
+    const failures = result.errors + result.timeouts + result.non2xx;
+    return {
+      variant,
+      rps: result.requests.total / SECONDS,
+      p50: percentile(samples, 50),
+      p99: percentile(samples, 99),
+      cpuUsPerReview: cpuUs / Math.max(1, result.requests.total),
+      total: result.requests.total,
+      failures,
+    };
+  } finally {
+    child.send({ cmd: 'exit' });
+  }
+}
+
+async function main(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'bench-admission-'));
+  const certFile = join(dir, 'tls.crt');
+  const keyFile = join(dir, 'tls.key');
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-days',
+      '1',
+    ].concat([
+      '-subj',
+      '/CN=127.0.0.1',
+      '-addext',
+      'subjectAltName=IP:127.0.0.1',
+      '-keyout',
+      keyFile,
+      '-out',
+      certFile,
+    ]),
+    {
+      stdio: 'ignore',
+    },
+  );
+  const body = reviewBody();
+  const loadBefore = loadavg();
+  const rows: Row[] = [];
+  try {
+    for (const [variant, label] of VARIANTS) {
+      process.stderr.write(`measuring ${label} for ${SECONDS}s...\n`);
+      rows.push({ ...(await measure(variant, certFile, keyFile, body)), variant: label });
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  const loadAfter = loadavg();
+  const floor = rows[0]!.rps;
+  const header = `| server | reviews/s | p50 ms | p99 ms | CPU µs/review | vs floor | failures |\n|---|---:|---:|---:|---:|---:|---:|`;
+  const lines = rows.map(
+    (r) =>
+      `| ${r.variant} | ${Math.round(r.rps)} | ${r.p50.toFixed(2)} | ${r.p99.toFixed(2)} | ${Math.round(r.cpuUsPerReview)} | ${(
+        (100 * r.rps) /
+        floor
+      ).toFixed(0)}% | ${r.failures} |`,
+  );
+  const fmt = (l: number[]) => l.map((x) => x.toFixed(2)).join(' ');
+  const context = [
+    `Date: ${new Date().toISOString()}; node ${process.version}; ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}`,
+    `Load: HTTPS keep-alive, ${CONNECTIONS} connections, ${SECONDS} s per server after ${WARMUP_SECONDS} s warm-up; review: the seed's mongodb VM (CREATE, ${Buffer.byteLength(body)} bytes)`,
+    `Load average (1 5 15 min) before: ${fmt(loadBefore)}; after: ${fmt(loadAfter)}`,
+  ];
+  const table = [header, ...lines].join('\n');
+  process.stdout.write(`\n${context.join('\n')}\n\n${table}\n`);
+  writeFileSync(
+    join(process.cwd(), 'bench/admission/last-run.md'),
+    `# Admission benchmark, last run\n\n${context.map((l) => `- ${l}`).join('\n')}\n\n${table}\n`,
+  );
+}
+
+await main();

@@ -1,0 +1,92 @@
+// One server under test, run in its own process so its CPU time is measured apart from the
+// load generator's. argv: <variant> <certFile> <keyFile>. Talks to the parent over IPC:
+// sends {port} when listening, answers {cmd: 'cpu'} with process.cpuUsage().
+import { readFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import express from 'express';
+import { pino } from 'pino';
+import { Registry } from 'prom-client';
+import { mutate } from '../../src/mutate/index.js';
+import { createLogger } from '../../src/telemetry/logger.js';
+import { staticSettingsSource } from '../../src/webhook/settings-source.js';
+import { startWebhook } from '../../src/webhook/webhook.js';
+
+type Review = { request?: { uid?: string } };
+const allow = (review: Review) =>
+  JSON.stringify({
+    apiVersion: 'admission.k8s.io/v1',
+    kind: 'AdmissionReview',
+    response: { uid: review.request?.uid, allowed: true },
+  });
+
+/** (a) The floor: node:https, body read by hand, JSON.parse, allow. */
+function bare(tls: { cert: Buffer; key: Buffer }): Server {
+  return createServer({ ...tls, keepAliveTimeout: 95_000 }, (req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const body = allow(JSON.parse(Buffer.concat(chunks).toString('utf8')) as Review);
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+      res.end(body);
+    });
+  });
+}
+
+/** (b) express with express.json(): parse and allow. */
+function viaExpress(tls: { cert: Buffer; key: Buffer }): Server {
+  const app = express();
+  app.use(express.json({ limit: '3mb' }));
+  app.post('/mutate', (req, res) => {
+    res.type('application/json').send(allow(req.body as Review));
+  });
+  return createServer({ ...tls, keepAliveTimeout: 95_000 }, app);
+}
+
+async function main(): Promise<void> {
+  const [variant, certFile, keyFile] = process.argv.slice(2) as [string, string, string];
+  const tls = { cert: readFileSync(certFile), key: readFileSync(keyFile) };
+  let port: number;
+  if (variant === 'webhook' || variant === 'webhook-noop') {
+    // (c) Ours, as the CLI builds it: real engine, metrics, and a JSON log line per review
+    // (written synchronously to /dev/null, so its cost is counted).
+    const logger = createLogger({ destination: pino.destination({ dest: '/dev/null', sync: true }) });
+    const webhook = await startWebhook(
+      { host: '127.0.0.1', port: 0, certFile, keyFile },
+      {
+        // webhook-noop: the same server with an engine that changes nothing, to show what the
+        // transport, handler, logging and metrics cost apart from the injection itself.
+        mutate:
+          variant === 'webhook'
+            ? mutate
+            : (vm) => ({
+                vm: vm as Record<string, unknown>,
+                patch: [],
+                warnings: [],
+                decision: { outcome: 'unchanged' },
+              }),
+        settings: staticSettingsSource({ network: 'ovs-net-br1', interfaceName: 'l2', cloudInit: true }),
+        logger,
+        registry: new Registry(),
+      },
+    );
+    port = webhook.address.port;
+  } else {
+    const server = variant === 'bare' ? bare(tls) : viaExpress(tls);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    port = (server.address() as AddressInfo).port;
+  }
+  if (!process.send) {
+    // Run by hand (e.g. under --cpu-prof): print the port, stop on SIGINT.
+    process.stdout.write(`${port}\n`);
+    process.once('SIGINT', () => process.exit(0));
+    return;
+  }
+  process.on('message', (msg: { cmd?: string }) => {
+    if (msg.cmd === 'cpu') process.send!({ cpu: process.cpuUsage() });
+    if (msg.cmd === 'exit') process.exit(0);
+  });
+  process.send!({ port });
+}
+
+void main();
