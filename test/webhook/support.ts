@@ -49,16 +49,12 @@ export function makeCert(dir: string, name = 'tls'): CertFiles {
   return { certFile, keyFile, cert: readFileSync(certFile), key: readFileSync(keyFile) };
 }
 
-/** The seed's MongoDB VM (test/testdata/seed), or our own fixture while the seed is absent. */
+/** The seed's MongoDB VM (test/testdata/seed/mongodb.yaml), a fresh copy each call. */
 export function loadVm(): Record<string, unknown> {
-  for (const path of ['test/testdata/seed/mongodb.yaml', 'test/testdata/webhook/vm.yaml']) {
-    try {
-      return parseYaml(readFileSync(join(process.cwd(), path), 'utf8')) as Record<string, unknown>;
-    } catch {
-      // try the next one
-    }
-  }
-  throw new Error('no test VM found');
+  return parseYaml(readFileSync(join(process.cwd(), 'test/testdata/seed/mongodb.yaml'), 'utf8')) as Record<
+    string,
+    unknown
+  >;
 }
 
 export interface ReviewOptions {
