@@ -17,6 +17,11 @@ export default tseslint.config(
     },
   },
   {
+    files: ['**/*.cjs'],
+    languageOptions: { sourceType: 'commonjs', globals: { require: 'readonly', module: 'writable' } },
+    rules: { '@typescript-eslint/no-require-imports': 'off' },
+  },
+  {
     // Only the composition root reads the environment (STYLE.md, habit 3).
     files: ['src/**/*.ts'],
     ignores: ['src/config/**', 'src/cli/**'],

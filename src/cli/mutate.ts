@@ -158,7 +158,7 @@ export async function run(args: string[]): Promise<number> {
       const obj = doc.toJS({ maxAliasCount: 100 }) as unknown;
       if (obj === null || obj === undefined) return; // an empty document between separators
       const p = processDocument(obj, describe(obj, index), options.settings, (m) => warnings.push(m));
-      if (p.object === obj) p.source = doc.toString();
+      if (p.object === obj) p.source = doc.toString().replace(/^---[ \t]*\n/, '');
       processed.push(p);
     });
     stdout.write(render(processed, options.output));

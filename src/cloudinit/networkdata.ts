@@ -1,7 +1,7 @@
 // NoCloud network-config. Without any, we write version 2 describing both NICs by MAC (network
 // config replaces cloud-init's fallback, so the primary must be in it too). With the user's own,
 // we add one entry for the secondary NIC and keep everything else, comments included.
-import { isMap, isScalar, parseDocument, type Document } from 'yaml';
+import { isMap, isScalar, parseDocument, Scalar, type Document } from 'yaml';
 
 export interface Nic {
   mac: string;
@@ -73,6 +73,13 @@ function macsIn(root: Record<string, unknown>): Map<string, string> {
   return macs;
 }
 
+/** Quoted: an all-digit MAC such as 02:00:00:00:00:11 is a base-60 integer to YAML 1.1 (PyYAML). */
+function quotedMac(mac: string): Scalar {
+  const node = new Scalar(mac);
+  node.type = Scalar.QUOTE_SINGLE;
+  return node;
+}
+
 function firstFreeEth(taken: Set<string>): string {
   for (let i = 1; ; i++) if (!taken.has(`eth${i}`)) return `eth${i}`;
 }
@@ -104,7 +111,7 @@ export function mergeNetworkData(text: string, mac: string): MergeResult {
   const version = root['version'];
   if (version === 2) {
     const entry = {
-      match: { macaddress: mac },
+      match: { macaddress: quotedMac(mac) },
       'set-name': device,
       dhcp4: true,
       'dhcp4-overrides': { 'use-routes': false, 'use-dns': false },
@@ -122,7 +129,12 @@ export function mergeNetworkData(text: string, mac: string): MergeResult {
     if (config !== undefined && !Array.isArray((root as { config?: unknown }).config)) {
       return { error: 'network data version 1 has a config: that is not a list' };
     }
-    const entry = { type: 'physical', name: device, mac_address: mac, subnets: [{ type: 'dhcp4' }] };
+    const entry = {
+      type: 'physical',
+      name: device,
+      mac_address: quotedMac(mac),
+      subnets: [{ type: 'dhcp4' }],
+    };
     if (config === undefined) doc.setIn([...prefix, 'config'], doc.createNode([entry]));
     else doc.addIn([...prefix, 'config'], doc.createNode(entry));
     return { text: doc.toString(), device, version: 1 };

@@ -1,9 +1,9 @@
 #!/usr/bin/python3
 """Processes user data with cloud-init's own library, the way a guest does.
 
-Prints JSON: the content types of the parts cloud-init found, the shell scripts it would run,
-and the cloud-config it would act on after merging every cloud-config part (Merge-Type
-headers honoured). Reads the raw user-data bytes from the file named on the command line.
+Prints JSON: the parts cloud-init found (content type and decoded payload) and the
+cloud-config it would act on after merging every cloud-config part (Merge-Type headers
+honoured). Reads the raw user-data bytes from the file named on the command line.
 """
 import json
 import sys
@@ -21,18 +21,16 @@ def main(path):
         message = user_data.UserDataProcessor(paths).process(blob)
         handler = CloudConfigPartHandler(paths)
         handler.cloud_buf = {}
-        parts, scripts = [], []
+        parts = []
         for part in message.walk():
             if part.is_multipart():
                 continue
             ctype = part.get_content_type()
             payload = part.get_payload(decode=True).decode("utf-8")
-            parts.append(ctype)
+            parts.append({"type": ctype, "payload": payload})
             if ctype == "text/cloud-config":
                 handler._merge_part(payload, dict(part.items()))
-            elif ctype == "text/x-shellscript":
-                scripts.append(payload)
-    print(json.dumps({"parts": parts, "scripts": scripts, "cloudConfig": handler.cloud_buf}, default=str))
+    print(json.dumps({"parts": parts, "cloudConfig": handler.cloud_buf}, default=str))
 
 
 if __name__ == "__main__":

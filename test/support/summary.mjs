@@ -16,7 +16,9 @@ for (const r of records.sort((a, b) => a.suite.localeCompare(b.suite))) {
   passed += r.passed;
   failed += r.failed;
   skipped += r.skipped ?? 0;
-  console.log(`  ${r.suite.padEnd(14)} ${r.passed} passed, ${r.failed} failed${r.skipped ? `, ${r.skipped} skipped` : ''}`);
+  console.log(
+    `  ${r.suite.padEnd(14)} ${r.passed} passed, ${r.failed} failed${r.skipped ? `, ${r.skipped} skipped` : ''}`,
+  );
 }
 console.log(`${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`);
 process.exit(failed > 0 || passed === 0 ? 1 : 0);
