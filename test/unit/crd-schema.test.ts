@@ -23,11 +23,9 @@ describe("KubeVirt's VirtualMachine CRD schema accepts the injected VMs, nothing
   const crd = file ? (parse(readFileSync(file, 'utf8')) as Record<string, unknown>) : {};
 
   it('the checker finds a field the schema does not know (it can fail)', function () {
-    const vm = structuredClone(goldenCases().find((c) => c.name === 'seed-mongodb')!.input) as Record<
-      string,
-      any
-    >;
-    vm['spec']['template']['spec']['networks'] = [{ name: 'x', bogus: {} }];
+    const vm = structuredClone(goldenCases().find((c) => c.name === 'seed-mongodb')!.input);
+    const tspec = ((vm['spec'] as Record<string, unknown>)['template'] as Record<string, unknown>)['spec'];
+    (tspec as Record<string, unknown>)['networks'] = [{ name: 'x', bogus: {} }];
     assert.deepEqual(
       schemaProblems(crd, vm).map((p) => p.path),
       ['.spec.template.spec.networks[0].bogus'],
