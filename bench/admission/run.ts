@@ -2,7 +2,7 @@
 // 32 connections (autocannon), against (a) a bare node:https parse-and-allow server (the
 // floor), (b) express with express.json() parse-and-allow, (c) our webhook. Each server runs
 // in its own process; its CPU per review is process.cpuUsage() over the measured window.
-// Usage: node dist/bench/admission/run.js [seconds=10] [connections=32]
+// Usage: node dist/bench/admission/run.js [seconds=10] [connections=32] [variants=bare,express,webhook-noop,webhook]
 import { execFileSync, fork, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
@@ -13,6 +13,7 @@ import { parse as parseYaml } from 'yaml';
 
 const SECONDS = Number(process.argv[2] ?? 10);
 const CONNECTIONS = Number(process.argv[3] ?? 32);
+const ONLY = process.argv[4]?.split(',');
 const WARMUP_SECONDS = 3;
 const SERVER = fileURLToPath(new URL('./server.js', import.meta.url));
 const VARIANTS = [
@@ -166,7 +167,7 @@ async function main(): Promise<void> {
   const loadBefore = loadavg();
   const rows: Row[] = [];
   try {
-    for (const [variant, label] of VARIANTS) {
+    for (const [variant, label] of VARIANTS.filter(([v]) => !ONLY || ONLY.includes(v))) {
       process.stderr.write(`measuring ${label} for ${SECONDS}s...\n`);
       rows.push({ ...(await measure(variant, certFile, keyFile, body)), variant: label });
     }

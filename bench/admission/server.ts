@@ -48,9 +48,11 @@ async function main(): Promise<void> {
   const tls = { cert: readFileSync(certFile), key: readFileSync(keyFile) };
   let port: number;
   if (variant === 'webhook' || variant === 'webhook-noop') {
-    // (c) Ours, as the CLI builds it: real engine, metrics, and a JSON log line per review
-    // (written synchronously to /dev/null, so its cost is counted).
-    const logger = createLogger({ destination: pino.destination({ dest: '/dev/null', sync: true }) });
+    // (c) Ours, as the CLI builds it: real engine, metrics, and a JSON log line per review,
+    // buffered as in the CLI, written to /dev/null (so its cost is counted, output discarded).
+    const logger = createLogger({
+      destination: pino.destination({ dest: '/dev/null', sync: false, minLength: 4096 }),
+    });
     const webhook = await startWebhook(
       { host: '127.0.0.1', port: 0, certFile, keyFile },
       {
