@@ -126,6 +126,29 @@ describe('kubevirt-net-injector mutate', () => {
     }
   });
 
+  it('runs as the package bin: npx --no-install kubevirt-net-injector', function () {
+    this.timeout(30000);
+    const r = spawnSync(
+      'npx',
+      [
+        '--no-install',
+        'kubevirt-net-injector',
+        'mutate',
+        '-f',
+        NODEJS,
+        '--network',
+        'ovs-net-br1',
+        '-o',
+        'json',
+      ],
+      {
+        encoding: 'utf8',
+      },
+    );
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(JSON.parse(r.stdout).metadata.annotations['kubevirt-net-injector.io/status'], 'injected');
+  });
+
   it('fails cleanly on a missing file', () => {
     const r = cli(['mutate', '-f', 'does/not/exist.yaml', '--network', 'x']);
     assert.equal(r.code, 1);
