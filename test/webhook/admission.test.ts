@@ -109,6 +109,18 @@ describe('webhook over HTTPS: admission', () => {
     assert.equal(typeof line.durationMs, 'number');
   });
 
+  it('leaves a VM that opted out alone (no patch)', async () => {
+    const vm = loadVm();
+    (vm.metadata as { labels: Record<string, string> }).labels['kubevirt-net-injector.io/inject'] =
+      'disabled';
+    const response = (await post(review(vm, { uid: 'opted-out' }))).json().response as Record<
+      string,
+      unknown
+    >;
+    assert.equal(response.allowed, true);
+    assert.equal(response.patch, undefined);
+  });
+
   it('serves /healthz, /readyz, /metrics through express and 404 elsewhere', async () => {
     const get = (path: string) => send(h.port, undefined, { ca: h.certs.cert, method: 'GET', path });
     assert.equal((await get('/healthz')).status, 200);
@@ -122,5 +134,41 @@ describe('webhook over HTTPS: admission', () => {
     );
     assert.equal((await get('/nowhere')).status, 404);
     assert.equal((await get('/mutate')).status, 404);
+  });
+});
+
+describe('webhook over HTTPS: an engine that throws', () => {
+  let h: Harness;
+  before(async () => {
+    // A test double: the real engine cannot be made to throw an unexpected error on cue.
+    h = await startHarness({}, undefined, () => {
+      throw new RangeError('engine bug');
+    });
+  });
+  after(async () => {
+    await h.webhook.stop(1000);
+    rmSync(h.dir, { recursive: true, force: true });
+  });
+
+  it('answers an errored review carrying the uid, and keeps serving', async () => {
+    for (const uid of ['boom-1', 'boom-2']) {
+      const reply = await send(h.port, JSON.stringify(review(loadVm(), { uid })), { ca: h.certs.cert });
+      assert.equal(reply.status, 200);
+      const response = reply.json().response as { uid: string; allowed: boolean; status: { code: number } };
+      assert.equal(response.uid, uid);
+      assert.equal(response.allowed, false);
+      assert.equal(response.status.code, 500);
+    }
+    const health = await send(h.port, undefined, { ca: h.certs.cert, method: 'GET', path: '/healthz' });
+    assert.equal(health.status, 200);
+    const line = h
+      .log()
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
+      .find((l) => l.uid === 'boom-1');
+    assert.equal(line?.decision, 'errored');
+    assert.equal(line?.errorName, 'RangeError');
+    assert.ok(!h.log().includes('engine bug'), 'exception messages stay out of the log');
   });
 });

@@ -3,6 +3,7 @@ import { Writable } from 'node:stream';
 import { Registry } from 'prom-client';
 import { mutate } from '../../src/mutate/index.js';
 import type { InjectSettings } from '../../src/mutate/types.js';
+import type { MutateFn } from '../../src/webhook/handler.js';
 import { createLogger } from '../../src/telemetry/logger.js';
 import { staticSettingsSource, type SettingsSource } from '../../src/webhook/settings-source.js';
 import { startWebhook, type RunningWebhook, type WebhookOptions } from '../../src/webhook/webhook.js';
@@ -23,6 +24,7 @@ export interface Harness {
 export async function startHarness(
   opts: Partial<WebhookOptions> = {},
   settings: SettingsSource = staticSettingsSource(SETTINGS),
+  engine: MutateFn = mutate,
 ): Promise<Harness> {
   const dir = tempDir();
   const certs = makeCert(dir);
@@ -37,7 +39,7 @@ export async function startHarness(
   const registry = new Registry();
   const webhook = await startWebhook(
     { host: '127.0.0.1', port: 0, certFile: certs.certFile, keyFile: certs.keyFile, ...opts },
-    { mutate, settings, logger, registry },
+    { mutate: engine, settings, logger, registry },
   );
   return { webhook, port: webhook.address.port, certs, dir, registry, log: () => captured };
 }
