@@ -4,8 +4,9 @@
 import { Watch } from '@kubernetes/client-node';
 import type { KubeConfig, KubernetesObject } from '@kubernetes/client-node';
 import type { Registry } from 'prom-client';
-import { addressesOf, publicationOf } from './desired.js';
+import { publicationOf } from './desired.js';
 import type { Caches, EventRecorder, Logger, Writer } from './deps.js';
+import { Index, ownerVmNames } from './indexer.js';
 import { ResilientInformer } from './informer.js';
 import { kubeEventRecorder, kubeWriter, sources } from './kube.js';
 import type { Source } from './kube.js';
@@ -13,6 +14,7 @@ import { kubeLeaseClient, LeaderElector } from './leader.js';
 import { controllerMetrics } from './metrics.js';
 import { WorkQueue } from './queue.js';
 import { Reconciler, serviceKey, vmKey } from './reconcile.js';
+import { LABEL_SERVICE_NAME } from './types.js';
 import type { EndpointSlice, Service, VirtualMachine, VirtualMachineInstance } from './types.js';
 
 export interface ControllerSettings {
@@ -79,13 +81,39 @@ export async function startController(deps: ControllerDeps): Promise<RunningCont
   const slices = make('endpointslices', src.slices);
   const informers = [vms, vmis, services, slices];
 
+  // Indexes, updated before any key is queued (handlers run in registration order).
+  const vmsByService = new Index<VirtualMachine>((vm) => {
+    const p = publicationOf(vm);
+    return p.kind === 'publish' ? [p.publication.serviceName] : [];
+  });
+  const servicesByOwner = new Index<Service>(ownerVmNames);
+  const slicesByOwner = new Index<EndpointSlice>(ownerVmNames);
+  const slicesByService = new Index<EndpointSlice>((s) => {
+    const svc = s.metadata.labels?.[LABEL_SERVICE_NAME];
+    return svc ? [svc] : [];
+  });
+  // The informers hold client-node objects; the indexes read them as our plain types.
+  const feed = <T extends { metadata?: object }>(
+    informer: ResilientInformer<KubernetesObject>,
+    index: Index<T>,
+  ) => {
+    informer.on('add', (o) => index.set(o as unknown as T));
+    informer.on('update', (o) => index.set(o as unknown as T));
+    informer.on('delete', (o) => index.delete(o));
+  };
+  feed(vms, vmsByService);
+  feed(services, servicesByOwner);
+  feed(slices, slicesByOwner);
+  feed(slices, slicesByService);
+
   const caches: Caches = {
     vm: (ns, name) => vms.get(name, ns) as VirtualMachine | undefined,
-    vms: (ns) => vms.list(ns) as VirtualMachine[],
+    vmsPublishing: (ns, service) => vmsByService.get(ns, service),
     vmi: (ns, name) => vmis.get(name, ns) as VirtualMachineInstance | undefined,
     service: (ns, name) => services.get(name, ns) as Service | undefined,
-    services: (ns) => services.list(ns) as Service[],
-    slices: (ns) => slices.list(ns) as unknown as EndpointSlice[],
+    servicesOwnedBy: (ns, vmName) => servicesByOwner.get(ns, vmName),
+    slicesOwnedBy: (ns, vmName) => slicesByOwner.get(ns, vmName),
+    slicesOfService: (ns, service) => slicesByService.get(ns, service),
   };
   const queue = new WorkQueue({ backoff: { baseMs: 200, capMs: 60_000, jitter: 0.5 } });
   const reconciler = new Reconciler({
@@ -108,12 +136,10 @@ export async function startController(deps: ControllerDeps): Promise<RunningCont
   const onVmi = (o: KubernetesObject) => {
     const { ns, name } = nameOf(o);
     const vmi = o as VirtualMachineInstance;
-    const vm = vms.get(name, ns) as VirtualMachine | undefined;
-    const p = vm ? publicationOf(vm) : undefined;
-    if (p?.kind === 'publish') {
-      const a = addressesOf(vmi, p.publication.networkName);
-      reconciler.noteVmiAddresses(ns, name, [...a.v4, ...a.v6]);
-    }
+    const addresses = (vmi.status?.interfaces ?? []).flatMap(
+      (i) => i.ipAddresses ?? (i.ipAddress ? [i.ipAddress] : []),
+    );
+    reconciler.noteVmiAddresses(ns, name, addresses);
     queue.add(vmKey(ns, name));
   };
   const onSlice = (o: KubernetesObject) => {

@@ -2,16 +2,20 @@
 // them with @kubernetes/client-node, and unit tests with in-memory fakes.
 import type { Endpoints, EndpointSlice, Service, VirtualMachine, VirtualMachineInstance } from './types.js';
 
-/** Read-only views of the informer caches. */
+/** Read-only views of the informer caches, with the indexes reconcile needs (no full scans). */
 export interface Caches {
   vm(namespace: string, name: string): VirtualMachine | undefined;
-  vms(namespace: string): readonly VirtualMachine[];
+  /** VMs whose publication annotations name this Service. */
+  vmsPublishing(namespace: string, service: string): readonly VirtualMachine[];
   vmi(namespace: string, name: string): VirtualMachineInstance | undefined;
-  /** Services labelled as ours. */
+  /** A Service labelled as ours. */
   service(namespace: string, name: string): Service | undefined;
-  services(namespace: string): readonly Service[];
-  /** EndpointSlices labelled managed-by us. */
-  slices(namespace: string): readonly EndpointSlice[];
+  /** Our Services with an owner reference to a VM of this name (any uid). */
+  servicesOwnedBy(namespace: string, vmName: string): readonly Service[];
+  /** Our EndpointSlices with an owner reference to a VM of this name (any uid). */
+  slicesOwnedBy(namespace: string, vmName: string): readonly EndpointSlice[];
+  /** Our EndpointSlices labelled with this service name. */
+  slicesOfService(namespace: string, service: string): readonly EndpointSlice[];
 }
 
 export type ManagedKind = 'Service' | 'EndpointSlice' | 'Endpoints';

@@ -22,7 +22,6 @@ import type {
   ReconcileMetrics,
   Writer,
 } from './deps.js';
-import { LABEL_SERVICE_NAME } from './types.js';
 import type { EndpointSlice, Endpoints, Service, VirtualMachine } from './types.js';
 
 export interface ReconcileSettings {
@@ -96,23 +95,18 @@ export class Reconciler {
     const vm = caches.vm(ns, name);
     const enqueue = new Set<string>();
     // Services that list a VM of this name as owner must look again (it may have left them).
-    for (const svc of caches.services(ns)) {
-      if ((svc.metadata.ownerReferences ?? []).some((r) => r.kind === 'VirtualMachine' && r.name === name)) {
-        enqueue.add(serviceKey(ns, svc.metadata.name ?? ''));
-      }
-    }
-    const ownSlices = (s: EndpointSlice) =>
-      (s.metadata.ownerReferences ?? []).some((r) => r.kind === 'VirtualMachine' && r.name === name);
+    for (const svc of caches.servicesOwnedBy(ns, name)) enqueue.add(serviceKey(ns, svc.metadata.name ?? ''));
+    const owned = caches.slicesOwnedBy(ns, name);
     if (!vm || vm.metadata.deletionTimestamp != null) {
       // The garbage collector would delete these too; doing it now is faster and also works without it.
-      for (const slice of caches.slices(ns).filter(ownSlices)) await this.remove('EndpointSlice', slice);
+      for (const slice of owned) await this.remove('EndpointSlice', slice);
       this.deps.metrics.reconciled('vm', 'ok');
       return { enqueue: [...enqueue] };
     }
     const uid = vm.metadata.uid;
-    const mine = caches.slices(ns).filter((s) => isOurSlice(s, uid));
+    const mine = owned.filter((s) => isOurSlice(s, uid));
     // Left behind by an earlier VM of the same name (different uid): ours to clean up.
-    for (const stale of caches.slices(ns).filter((s) => ownSlices(s) && !isOurSlice(s, uid))) {
+    for (const stale of owned.filter((s) => !isOurSlice(s, uid))) {
       await this.remove('EndpointSlice', stale);
     }
     const result = publicationOf(vm);
@@ -176,7 +170,7 @@ export class Reconciler {
   private async reconcileService(ns: string, name: string): Promise<ReconcileResult> {
     const { caches } = this.deps;
     const publishers: { vm: VirtualMachine; publication: Publication }[] = [];
-    for (const vm of caches.vms(ns)) {
+    for (const vm of caches.vmsPublishing(ns, name)) {
       if (vm.metadata.deletionTimestamp != null) continue;
       const p = publicationOf(vm);
       if (p.kind === 'publish' && p.publication.serviceName === name)
@@ -209,7 +203,7 @@ export class Reconciler {
       return { enqueue: publishers.map((p) => vmKey(ns, p.vm.metadata.name ?? '')) };
     }
     if (this.deps.settings.legacyEndpoints) {
-      const slices = caches.slices(ns).filter((s) => s.metadata.labels?.[LABEL_SERVICE_NAME] === name);
+      const slices = caches.slicesOfService(ns, name);
       const endpoints = desiredLegacyEndpoints(desired.service, slices);
       const current = await this.deps.writer.read<Endpoints>('Endpoints', ns, name);
       await this.apply('Endpoints', endpoints, current && isOurService(current) ? current : undefined, owner);

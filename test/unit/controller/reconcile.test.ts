@@ -27,8 +27,23 @@ class FakeCluster implements Caches, Writer {
   vm(ns: string, name: string) {
     return this.vmsByKey.get(`${ns}/${name}`);
   }
-  vms(ns: string) {
-    return [...this.vmsByKey.values()].filter((v) => v.metadata.namespace === ns);
+  vmsPublishing(ns: string, service: string) {
+    return [...this.vmsByKey.values()].filter(
+      (v) =>
+        v.metadata.namespace === ns &&
+        (v.metadata.annotations?.['kubevirt-net-injector.io/service-name'] ?? v.metadata.name) === service &&
+        (v.metadata.annotations?.['kubevirt-net-injector.io/service-name'] !== undefined ||
+          v.metadata.annotations?.['kubevirt-net-injector.io/service-ports'] !== undefined),
+    );
+  }
+  servicesOwnedBy(ns: string, vm: string) {
+    return this.services(ns).filter((s) => s.metadata.ownerReferences?.some((r) => r.name === vm));
+  }
+  slicesOwnedBy(ns: string, vm: string) {
+    return this.slices(ns).filter((s) => s.metadata.ownerReferences?.some((r) => r.name === vm));
+  }
+  slicesOfService(ns: string, service: string) {
+    return this.slices(ns).filter((s) => s.metadata.labels?.['kubernetes.io/service-name'] === service);
   }
   vmi(ns: string, name: string) {
     return this.vmisByKey.get(`${ns}/${name}`);
