@@ -177,7 +177,7 @@ function qemuArgs(
     '-machine',
     'q35',
     '-cpu',
-    'max',
+    'qemu64',
     '-smp',
     '1',
     '-m',

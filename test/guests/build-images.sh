@@ -121,7 +121,13 @@ build_base() {
   in_chroot "$tree" apt-get update -qq
   in_chroot "$tree" apt-get install -y -qq "${base_packages[@]}" >"$cache/work/base.apt.log" 2>&1 ||
     { tail -n 30 "$cache/work/base.apt.log" >&2; exit 1; }
+  # cloud-init's locale module wants LANG=en_US.UTF-8 (Debian's default): generate it
+  # here as a Debian cloud image has it, so the guest has nothing to regenerate.
+  sed -i 's/^# *\(en_US.UTF-8 UTF-8\)/\1/' "$tree/etc/locale.gen"
+  in_chroot "$tree" locale-gen >/dev/null
+  echo 'LANG=en_US.UTF-8' >"$tree/etc/default/locale"
   rm -rf "$tree"/usr/share/doc/* "$tree"/usr/share/man/* "$tree"/usr/share/info/*
+  rm -rf "$tree"/var/lib/apt/lists/* "$tree"/var/cache/apt/*.bin
   find "$tree/usr/share/locale" -mindepth 1 -maxdepth 1 ! -name locale.alias -exec rm -rf {} +
   tar -C "$tree" -cf "$cache/base.tar" --numeric-owner --xattrs .
   rm -rf "$tree"

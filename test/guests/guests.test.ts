@@ -1,9 +1,11 @@
 // Boots a Debian 12 guest per network stack under QEMU with the cloud-init our engine
-// injects (the real CLI's output for test/guests/testdata/vm.yaml) and checks what the
-// guest did: eth1 gets its DHCP address but neither the default route nor DNS, eth0
-// keeps both, and the user's own user data still ran.
+// injects (the real CLI's output for the seed's MongoDB VM, test/testdata/seed/mongodb.yaml)
+// and checks what the guest did: eth1 gets its DHCP address but neither the default route
+// nor DNS, eth0 keeps both, and the user's own user data still ran (its runcmd writes
+// /var/lib/guest-marker).
 // Knobs: GUEST_STACKS=nm,networkd (subset), GUEST_PARALLEL (boots at a time),
-// GUEST_BOOT_TIMEOUT_MS, GUEST_CLOUDINIT=handwritten (the reference cloud-init in
+// GUEST_BOOT_TIMEOUT_MS, GUEST_VM=own (test/guests/testdata/vm.yaml: user data with
+// write_files and runcmd), GUEST_CLOUDINIT=handwritten (the reference cloud-init in
 // handwritten.ts instead of the engine's, to check the guest mechanics alone).
 import { strict as assert } from 'node:assert';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
@@ -15,7 +17,8 @@ import { handwrittenCloudInit } from './handwritten.js';
 
 const NETWORK = 'ovs-net-br1';
 const MARKER_PATH = '/var/lib/guest-marker';
-const MARKER_LINES = ['user-data-marker', 'user-runcmd'];
+const OWN_VM = { manifest: 'test/guests/testdata/vm.yaml', marker: ['user-data-marker', 'user-runcmd'] };
+const SEED_VM = { manifest: 'test/testdata/seed/mongodb.yaml', marker: ['mongodb-user-data-ran'] };
 const PRIMARY = { net: '10.0.2.', router: '10.0.2.2', dns: '10.0.2.3' };
 const SECONDARY = { net: '10.0.3.', router: '10.0.3.2', dns: '10.0.3.3' };
 const HANDWRITTEN_MACS: [string, string] = ['02:6b:76:00:00:01', '02:6b:76:00:01:01'];
@@ -32,23 +35,24 @@ interface GuestInput {
   userData: Buffer | string;
   networkData: Buffer | string;
   macs: [string, string];
+  /** lines the user's own user data leaves in the marker file */
+  marker: string[];
 }
 
 async function guestInput(): Promise<GuestInput> {
   if (source === 'handwritten') {
-    return {
-      ...handwrittenCloudInit(HANDWRITTEN_MACS, MARKER_PATH, MARKER_LINES[0] ?? ''),
-      macs: HANDWRITTEN_MACS,
-    };
+    const cloudInit = handwrittenCloudInit(HANDWRITTEN_MACS, MARKER_PATH, OWN_VM.marker[0] ?? '');
+    return { ...cloudInit, macs: HANDWRITTEN_MACS, marker: OWN_VM.marker };
   }
+  const vm = process.env.GUEST_VM === 'own' ? OWN_VM : SEED_VM;
   // the CLI of the same build as this test: <out>/test/guests/ -> <out>/src/cli/main.js
   const cli = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
-  const manifest = join(process.cwd(), 'test', 'guests', 'testdata', 'vm.yaml');
+  const manifest = join(process.cwd(), vm.manifest);
   if (!existsSync(cli)) throw new Error(`CLI ${cli} not built`);
   const injected = await mutateWithCli(cli, manifest, NETWORK);
   mkdirSync(logDir, { recursive: true });
   writeFileSync(join(logDir, 'mutated-vm.yaml'), injected.vmYaml);
-  return injected;
+  return { ...injected, marker: vm.marker };
 }
 
 /** Runs the boots, `limit` at a time, each settled so none rejects unobserved. */
@@ -100,6 +104,7 @@ describe(`guest boots under QEMU (Debian 12, cloud-init from the ${source})`, fu
     describe(`${stack} guest`, function () {
       let boot: GuestBoot;
       let macs: [string, string];
+      let marker: string[];
       let eth0: string;
       let eth1: string;
 
@@ -108,7 +113,7 @@ describe(`guest boots under QEMU (Debian 12, cloud-init from the ${source})`, fu
         saveLogs(stack, settled);
         if (!settled.ok) throw settled.error;
         boot = settled.boot;
-        macs = (await input).macs;
+        ({ macs, marker } = await input);
         const byMac = (mac: string): string =>
           Object.entries(boot.macs).find(([, m]) => m === mac.toLowerCase())?.[0] ??
           `<no NIC with MAC ${mac}>`;
@@ -118,6 +123,10 @@ describe(`guest boots under QEMU (Debian 12, cloud-init from the ${source})`, fu
           `      ${stack}: booted in ${Math.round(boot.durationMs / 1000)} s; ` +
             `${eth0}=${macs[0]} ${eth1}=${macs[1]}\n` +
             boot.routes.map((r) => `        route ${r.raw}\n`).join('') +
+            boot.routes6
+              .filter((r) => r.dst === 'default')
+              .map((r) => `        route -6 ${r.raw}\n`)
+              .join('') +
             boot.nameservers.map((n) => `        nameserver ${n}\n`).join(''),
         );
       });
@@ -160,7 +169,7 @@ describe(`guest boots under QEMU (Debian 12, cloud-init from the ${source})`, fu
 
       it("still runs the user's own user data (write_files and runcmd)", function () {
         assert.ok(boot.marker.present, `${MARKER_PATH} is missing`);
-        assert.deepEqual(boot.marker.content.split('\n').filter(Boolean), MARKER_LINES);
+        assert.deepEqual(boot.marker.content.split('\n').filter(Boolean), marker);
       });
 
       it('has cloud-init done without errors', function () {
