@@ -21,18 +21,10 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
   const options = {
     level: opts.level ?? 'info',
     base: { component: opts.name ?? 'kubevirt-net-injector' },
-    // Belt and braces: if an object ever slips into a log call, these paths never print.
+    // Belt and braces: if an object ever slips into a log call under one of these keys, it
+    // never prints. Top-level keys only: wildcard paths cost several µs on every line.
     redact: {
-      paths: [
-        'object',
-        'oldObject',
-        'patch',
-        'request',
-        'vm',
-        '*.userData',
-        '*.userDataBase64',
-        '*.networkData',
-      ],
+      paths: ['object', 'oldObject', 'patch', 'request', 'vm', 'userData', 'userDataBase64', 'body'],
       censor: '[redacted]',
     },
   };
