@@ -109,6 +109,15 @@ describe('webhook over HTTPS: admission', () => {
     assert.equal(typeof line.durationMs, 'number');
   });
 
+  it('takes the timeout query the apiserver appends to the URL', async () => {
+    const reply = await send(h.port, JSON.stringify(review(loadVm(), { uid: 'with-query' })), {
+      ca: h.certs.cert,
+      path: '/mutate?timeout=10s',
+    });
+    assert.equal(reply.status, 200);
+    assert.ok(patchOf(reply.json()).length > 0);
+  });
+
   it('leaves a VM that opted out alone (no patch)', async () => {
     const vm = loadVm();
     (vm.metadata as { labels: Record<string, string> }).labels['kubevirt-net-injector.io/inject'] =
