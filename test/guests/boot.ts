@@ -38,11 +38,16 @@ export interface GuestAddress {
   prefixLength: number;
 }
 
-export interface GuestRoute {
-  /** `default` or a prefix */
-  dst: string;
+export interface NextHop {
   via?: string;
   dev?: string;
+}
+
+export interface GuestRoute extends NextHop {
+  /** `default` or a prefix */
+  dst: string;
+  /** every way out: the route's own via/dev, or each `nexthop` of a multipath route */
+  nexthops: NextHop[];
   raw: string;
 }
 
@@ -257,7 +262,10 @@ function installExitHook(): void {
 }
 
 async function readIfExists(path: string): Promise<string> {
-  return existsSync(path) ? (await readFile(path, 'utf8')).replace(/\r/g, '') : '';
+  // no carriage returns (serial line discipline) nor colour codes (systemd tools)
+  // eslint-disable-next-line no-control-regex
+  const noise = /\r|\x1b\[[0-9;]*m/g;
+  return existsSync(path) ? (await readFile(path, 'utf8')).replace(noise, '') : '';
 }
 
 function tail(text: string, lines: number): string {
@@ -325,23 +333,30 @@ export function parseAddresses(text: string): GuestAddress[] {
   return out;
 }
 
-/** `ip route` lines: `default via 10.0.2.2 dev eth0 proto dhcp src 10.0.2.15 metric 100` */
+/** `ip route` lines: `default via 10.0.2.2 dev eth0 proto dhcp src 10.0.2.15 metric 100`; the
+ * `nexthop via ... dev ...` lines of a multipath route belong to the route above them. */
 export function parseRoutes(text: string): GuestRoute[] {
-  return text
-    .split('\n')
-    .map((line) => line.trim())
-    .filter(Boolean)
-    .map((raw) => {
-      const words = raw.split(/\s+/);
-      const after = (key: string): string | undefined => {
-        const i = words.indexOf(key);
-        return i >= 0 ? words[i + 1] : undefined;
-      };
-      const route: GuestRoute = { dst: words[0] ?? '', raw };
-      const via = after('via');
-      const dev = after('dev');
-      if (via) route.via = via;
-      if (dev) route.dev = dev;
-      return route;
-    });
+  const routes: GuestRoute[] = [];
+  for (const line of text.split('\n')) {
+    const raw = line.trim();
+    if (!raw) continue;
+    const words = raw.split(/\s+/);
+    const after = (key: string): string | undefined => {
+      const i = words.indexOf(key);
+      return i >= 0 ? words[i + 1] : undefined;
+    };
+    const hop: NextHop = {};
+    const via = after('via');
+    const dev = after('dev');
+    if (via) hop.via = via;
+    if (dev) hop.dev = dev;
+    const last = routes[routes.length - 1];
+    if (words[0] === 'nexthop' && last) {
+      last.raw += ` ${raw}`;
+      last.nexthops.push(hop);
+    } else {
+      routes.push({ dst: words[0] ?? '', ...hop, nexthops: hop.dev || hop.via ? [hop] : [], raw });
+    }
+  }
+  return routes;
 }

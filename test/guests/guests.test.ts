@@ -25,7 +25,7 @@ const HANDWRITTEN_MACS: [string, string] = ['02:6b:76:00:00:01', '02:6b:76:00:01
 
 const stacks = (process.env.GUEST_STACKS?.split(',') ?? [...STACKS]).map((s) => s.trim()) as Stack[];
 const parallel = Number(process.env.GUEST_PARALLEL ?? 2);
-const timeoutMs = Number(process.env.GUEST_BOOT_TIMEOUT_MS ?? 600_000);
+const timeoutMs = Number(process.env.GUEST_BOOT_TIMEOUT_MS ?? 720_000);
 const source = process.env.GUEST_CLOUDINIT === 'handwritten' ? 'handwritten' : 'engine';
 const logDir = join(process.env.RESULTS_DIR ?? join(process.cwd(), '.test-results'), 'guests');
 
@@ -151,14 +151,12 @@ describe(`guest boots under QEMU (Debian 12, cloud-init from the ${source})`, fu
         const defaults = boot.routes.filter((r) => r.dst === 'default');
         const table = boot.routes.map((r) => r.raw).join('\n');
         assert.ok(defaults.length > 0, `no IPv4 default route:\n${table}`);
-        for (const route of defaults) {
-          assert.equal(route.dev, eth0, `default route not on ${eth0}: ${route.raw}\n${table}`);
-          assert.equal(route.via, PRIMARY.router, `default route not via ${PRIMARY.router}: ${route.raw}`);
+        for (const hop of defaults.flatMap((r) => r.nexthops)) {
+          assert.equal(hop.dev, eth0, `a default route not on ${eth0}:\n${table}`);
+          assert.equal(hop.via, PRIMARY.router, `a default route not via ${PRIMARY.router}:\n${table}`);
         }
-        assert.ok(
-          !boot.routes.some((r) => r.via === SECONDARY.router),
-          `a route via eth1's router:\n${table}`,
-        );
+        const viaEth1 = boot.routes.flatMap((r) => r.nexthops).filter((h) => h.via === SECONDARY.router);
+        assert.deepEqual(viaEth1, [], `a route via eth1's router:\n${table}`);
       });
 
       it("resolves with eth0's DNS (10.0.2.3) and never eth1's (10.0.3.3)", function () {
@@ -167,7 +165,7 @@ describe(`guest boots under QEMU (Debian 12, cloud-init from the ${source})`, fu
         assert.ok(!boot.resolvectl.includes(SECONDARY.dns), `resolvectl dns:\n${boot.resolvectl}`);
       });
 
-      it("still runs the user's own user data (write_files and runcmd)", function () {
+      it("still runs the user's own user data (the marker file it writes)", function () {
         assert.ok(boot.marker.present, `${MARKER_PATH} is missing`);
         assert.deepEqual(boot.marker.content.split('\n').filter(Boolean), marker);
       });
