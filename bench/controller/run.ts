@@ -232,7 +232,7 @@ async function scale(kc: KubeConfig, kubeconfigPath: string, n: number) {
   const slices = await countingWatch(
     kc,
     `/apis/discovery.k8s.io/v1/namespaces/${ns}/endpointslices`,
-    'endpointslice.kubernetes.io/managed-by=kubevirt-net-injector.io/controller',
+    'endpointslice.kubernetes.io/managed-by=controller.kubevirt-net-injector.io',
   );
   const services = await countingWatch(
     kc,

@@ -14,6 +14,7 @@ import type { VirtualMachine } from './types.js';
 
 export const SERVICE_SELECTOR = `${LABEL_MANAGED_BY}=${MANAGER}`;
 export const SLICE_SELECTOR = `${LABEL_SLICE_MANAGED_BY}=${SLICE_MANAGER}`;
+export const FIELD_MANAGER = 'kubevirt-net-injector-controller';
 
 export interface Source<T extends KubernetesObject> {
   path: string;
@@ -89,15 +90,19 @@ export function kubeWriter(kc: KubeConfig): Writer {
     }
   > = {
     Service: {
-      create: (namespace, body) => core.createNamespacedService({ namespace, body }),
-      replace: (namespace, name, body) => core.replaceNamespacedService({ namespace, name, body }),
+      create: (namespace, body) =>
+        core.createNamespacedService({ namespace, body, fieldManager: FIELD_MANAGER }),
+      replace: (namespace, name, body) =>
+        core.replaceNamespacedService({ namespace, name, body, fieldManager: FIELD_MANAGER }),
       delete: (namespace, name, uid) =>
         core.deleteNamespacedService({ namespace, name, body: uid ? { preconditions: { uid } } : {} }),
       read: (namespace, name) => core.readNamespacedService({ namespace, name }),
     },
     EndpointSlice: {
-      create: (namespace, body) => discovery.createNamespacedEndpointSlice({ namespace, body }),
-      replace: (namespace, name, body) => discovery.replaceNamespacedEndpointSlice({ namespace, name, body }),
+      create: (namespace, body) =>
+        discovery.createNamespacedEndpointSlice({ namespace, body, fieldManager: FIELD_MANAGER }),
+      replace: (namespace, name, body) =>
+        discovery.replaceNamespacedEndpointSlice({ namespace, name, body, fieldManager: FIELD_MANAGER }),
       delete: (namespace, name, uid) =>
         discovery.deleteNamespacedEndpointSlice({
           namespace,
@@ -107,8 +112,10 @@ export function kubeWriter(kc: KubeConfig): Writer {
       read: (namespace, name) => discovery.readNamespacedEndpointSlice({ namespace, name }),
     },
     Endpoints: {
-      create: (namespace, body) => core.createNamespacedEndpoints({ namespace, body }),
-      replace: (namespace, name, body) => core.replaceNamespacedEndpoints({ namespace, name, body }),
+      create: (namespace, body) =>
+        core.createNamespacedEndpoints({ namespace, body, fieldManager: FIELD_MANAGER }),
+      replace: (namespace, name, body) =>
+        core.replaceNamespacedEndpoints({ namespace, name, body, fieldManager: FIELD_MANAGER }),
       delete: (namespace, name, uid) =>
         core.deleteNamespacedEndpoints({ namespace, name, body: uid ? { preconditions: { uid } } : {} }),
       read: (namespace, name) => core.readNamespacedEndpoints({ namespace, name }),
@@ -175,7 +182,7 @@ export function kubeEventRecorder(kc: KubeConfig, options: RecorderOptions): Eve
         reason,
         message: message.slice(0, 1024),
         source: { component: 'kubevirt-net-injector-controller' },
-        reportingComponent: 'kubevirt-net-injector.io/controller',
+        reportingComponent: 'controller.kubevirt-net-injector.io',
         reportingInstance: options.instance,
         firstTimestamp: time,
         lastTimestamp: time,

@@ -13,7 +13,9 @@ export const ANN_NOT_READY_SINCE = `${ANNOTATION_PREFIX}/not-ready-since`;
 
 export const LABEL_SERVICE_NAME = 'kubernetes.io/service-name';
 export const LABEL_SLICE_MANAGED_BY = 'endpointslice.kubernetes.io/managed-by';
-export const SLICE_MANAGER = 'kubevirt-net-injector.io/controller';
+// A label value: no '/' allowed (the apiserver rejects `kubevirt-net-injector.io/controller`),
+// so it is written like the built-in `endpointslice-controller.k8s.io`.
+export const SLICE_MANAGER = 'controller.kubevirt-net-injector.io';
 /** On Services and legacy Endpoints we write (EndpointSlices carry LABEL_SLICE_MANAGED_BY instead). */
 export const LABEL_MANAGED_BY = 'app.kubernetes.io/managed-by';
 export const MANAGER = 'kubevirt-net-injector';

@@ -145,7 +145,7 @@ describe('controller against a real apiserver', function () {
     assert.equal(slice.metadata?.labels?.['kubernetes.io/service-name'], 'mongo');
     assert.equal(
       slice.metadata?.labels?.['endpointslice.kubernetes.io/managed-by'],
-      'kubevirt-net-injector.io/controller',
+      'controller.kubevirt-net-injector.io',
     );
     assert.equal(slice.endpoints[0]!.hostname, 'mongodb');
     assert.equal(slice.endpoints[0]!.targetRef?.kind, 'VirtualMachineInstance');

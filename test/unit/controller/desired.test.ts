@@ -186,7 +186,7 @@ describe('controller/desired: desiredSlices', () => {
           namespace: 'vm',
           labels: {
             'kubernetes.io/service-name': 'mongo',
-            'endpointslice.kubernetes.io/managed-by': 'kubevirt-net-injector.io/controller',
+            'endpointslice.kubernetes.io/managed-by': 'controller.kubevirt-net-injector.io',
           },
           ownerReferences: [
             {

@@ -65,7 +65,7 @@ class FakeCluster implements Caches, Writer {
       .filter(
         (s) =>
           s.metadata.labels?.['endpointslice.kubernetes.io/managed-by'] ===
-          'kubevirt-net-injector.io/controller',
+          'controller.kubevirt-net-injector.io',
       );
   }
   async create<T extends ManagedObject>(kind: ManagedKind, obj: T): Promise<T> {
