@@ -88,6 +88,11 @@ export function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer
 /** Parses the body; refuses empty, malformed and too deeply nested JSON with a 400. */
 export function parseJson(body: Buffer, maxDepth: number): unknown {
   if (body.length === 0) throw new TransportError(400, 'empty_body', 'request body is empty');
+  // Large bodies are scanned before parsing, so that megabytes of `[[[[` are refused without
+  // building a million nested arrays first. Normal reviews (a few KiB) skip the scan.
+  if (body.length > SCAN_ABOVE_BYTES && scanDepthExceeds(body, maxDepth)) {
+    throw new TransportError(400, 'too_deep', `request body nests deeper than ${maxDepth} levels`);
+  }
   let value: unknown;
   try {
     value = JSON.parse(body.toString('utf8'));
@@ -99,6 +104,26 @@ export function parseJson(body: Buffer, maxDepth: number): unknown {
     throw new TransportError(400, 'too_deep', `request body nests deeper than ${maxDepth} levels`);
   }
   return value;
+}
+
+const SCAN_ABOVE_BYTES = 64 * 1024;
+
+/** Byte-level bracket depth of JSON text, outside strings; true as soon as it passes `max`. */
+export function scanDepthExceeds(body: Buffer, max: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < body.length; i++) {
+    const c = body[i];
+    if (inString) {
+      if (c === 0x5c)
+        i++; // backslash: skip the escaped byte
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x7b || c === 0x5b) {
+      if (++depth > max) return true;
+    } else if (c === 0x7d || c === 0x5d) depth--;
+  }
+  return false;
 }
 
 /** True when `value` nests objects/arrays more than `max` levels; never recurses past `max`. */

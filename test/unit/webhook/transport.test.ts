@@ -6,6 +6,7 @@ import {
   deeperThan,
   parseJson,
   readBody,
+  scanDepthExceeds,
   TransportError,
 } from '../../../src/webhook/transport.js';
 
@@ -53,6 +54,18 @@ describe('webhook transport', () => {
       () => parseJson(Buffer.from('[[[[1]]]]'), 3),
       (e: unknown) => (e as TransportError).reason === 'too_deep',
     );
+  });
+
+  it('refuses a large deep body by scanning bytes, ignoring brackets inside strings', () => {
+    const deep = Buffer.from('['.repeat(70_000) + ']'.repeat(70_000));
+    assert.throws(
+      () => parseJson(deep, 64),
+      (e: unknown) => (e as TransportError).reason === 'too_deep',
+    );
+    assert.equal(scanDepthExceeds(Buffer.from('{"a":"[[[[\\"[[[["}'), 2), false);
+    assert.equal(scanDepthExceeds(Buffer.from('{"a":[[1]]}'), 2), true);
+    const wide = Buffer.from(JSON.stringify({ s: '['.repeat(100_000), a: [[1]] }));
+    assert.deepEqual((parseJson(wide, 3) as { a: unknown }).a, [[1]]);
   });
 
   it('measures nesting depth without recursing past the limit', () => {
