@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import { request } from 'node:https';
+import { connect, type SecureVersion } from 'node:tls';
 import { startHarness, type Harness } from './harness.js';
 import { loadVm, review, send, type Reply } from './support.js';
 
@@ -42,6 +43,21 @@ describe('webhook over HTTPS: hostile input', () => {
   const post = (body: string | Buffer, headers: Record<string, string | number> = {}) =>
     timed(() => send(h.port, body, { ca: h.certs.cert, headers }));
   const message = (r: Reply) => (r.json() as { message: string }).message;
+
+  it('refuses TLS below 1.2 and speaks TLS 1.2 and 1.3', async () => {
+    const handshake = (opts: { minVersion?: SecureVersion; maxVersion?: SecureVersion }) =>
+      new Promise<string>((resolve, reject) => {
+        const socket = connect({ host: '127.0.0.1', port: h.port, ca: h.certs.cert, ...opts }, () => {
+          const version = socket.getProtocol() ?? '';
+          socket.end();
+          resolve(version);
+        });
+        socket.on('error', reject);
+      });
+    await assert.rejects(handshake({ minVersion: 'TLSv1', maxVersion: 'TLSv1.1' }));
+    assert.equal(await handshake({ maxVersion: 'TLSv1.2' }), 'TLSv1.2');
+    assert.equal(await handshake({ minVersion: 'TLSv1.3' }), 'TLSv1.3');
+  });
 
   it('malformed JSON: 400', async () => {
     const r = await post('{"apiVersion": "admission.k8s.io/v1", ');
