@@ -109,8 +109,7 @@ function applyScript(nic: SecondaryNic): string {
   ].join('\n');
 }
 
-/** The `#cloud-config` document; lists merge after the user's (see userdata.ts Merge-Type). */
-export function guestFixCloudConfig(nic: SecondaryNic): string {
+function render(nic: SecondaryNic): string {
   return [
     '#cloud-config',
     `# kubevirt-net-injector: ${nic.device} (${nic.mac}) takes DHCP, never the default route or DNS`,
@@ -133,3 +132,23 @@ export function guestFixCloudConfig(nic: SecondaryNic): string {
     '',
   ].join('\n');
 }
+
+// Rendered once with placeholders; a VM only substitutes its NIC (this runs on every admission).
+const MAC = '\u0000mac\u0000';
+const DEVICE = '\u0000device\u0000';
+const UUID = '\u0000uuid\u0000';
+const MAC_UPPER = MAC.toUpperCase();
+const TEMPLATE = render({ mac: MAC, device: DEVICE })
+  .split(profileUuid({ mac: MAC, device: DEVICE }))
+  .join(UUID);
+
+/** The `#cloud-config` document; lists merge after the user's (see userdata.ts Merge-Type). */
+export function guestFixCloudConfig(nic: SecondaryNic): string {
+  return TEMPLATE.replaceAll(MAC, nic.mac)
+    .replaceAll(MAC_UPPER, nic.mac.toUpperCase())
+    .replaceAll(DEVICE, nic.device)
+    .replaceAll(UUID, profileUuid(nic));
+}
+
+/** The same document rendered directly, without the template (the template is tested against it). */
+export const renderGuestFix = render;

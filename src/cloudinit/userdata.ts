@@ -14,9 +14,11 @@ export function isGzip(bytes: Uint8Array): boolean {
   return bytes.length >= 2 && bytes[0] === GZIP_MAGIC[0] && bytes[1] === GZIP_MAGIC[1];
 }
 
+const STRICT_UTF8 = new TextDecoder('utf-8', { fatal: true });
+
 function isUtf8(bytes: Uint8Array): boolean {
   try {
-    new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+    STRICT_UTF8.decode(bytes);
     return true;
   } catch {
     return false;
