@@ -4,6 +4,8 @@ import { readFileSync } from 'node:fs';
 
 import {
   ApiextensionsV1Api,
+  CustomObjectsApi,
+  loadYaml,
   type KubeConfig,
   type V1CustomResourceDefinition,
 } from '@kubernetes/client-node';
@@ -13,8 +15,10 @@ import { crdPath } from './paths.js';
 import { waitFor } from './wait.js';
 
 export const CRD_FILES = ['vm', 'vmi', 'nad'] as const;
+export type CrdFile = (typeof CRD_FILES)[number];
 
-export function readCrd(name: (typeof CRD_FILES)[number]): V1CustomResourceDefinition {
+/** The manifest exactly as generated (plain YAML keys, e.g. `x-kubernetes-int-or-string`). */
+export function readCrd(name: CrdFile): V1CustomResourceDefinition {
   return parse(readFileSync(crdPath(name), 'utf8')) as V1CustomResourceDefinition;
 }
 
@@ -24,28 +28,46 @@ function isConflict(err: unknown): boolean {
 
 export async function installCrds(kc: KubeConfig, timeoutMs = 60_000): Promise<string[]> {
   const api = kc.makeApiClient(ApiextensionsV1Api);
-  const names: string[] = [];
+  const objects = kc.makeApiClient(CustomObjectsApi);
+  const installed: V1CustomResourceDefinition[] = [];
   for (const file of CRD_FILES) {
-    const body = readCrd(file);
+    // Through client-node's model, so its serializer maps `x-kubernetes-*` keys back (a plain
+    // object would lose them and the apiserver would answer 422 "type: Required value").
+    const body = loadYaml<V1CustomResourceDefinition>(readFileSync(crdPath(file), 'utf8'));
     try {
       await api.createCustomResourceDefinition({ body, fieldManager: 'kubevirt-net-injector-tests' });
     } catch (err) {
       if (!isConflict(err)) throw err;
     }
-    names.push(body.metadata?.name ?? file);
+    installed.push(body);
   }
-  for (const name of names) {
+  for (const crd of installed) {
+    const name = crd.metadata?.name ?? '';
     await waitFor(
       `CRD ${name} Established`,
       async () => {
-        const crd = await api.readCustomResourceDefinition({ name });
-        const established = crd.status?.conditions?.some(
+        const got = await api.readCustomResourceDefinition({ name });
+        const established = got.status?.conditions?.some(
           (c) => c.type === 'Established' && c.status === 'True',
         );
         return established ? true : undefined;
       },
       { timeoutMs },
     );
+    // Discovery and the handler lag the condition a little: wait until a list is served.
+    const version = crd.spec.versions.find((v) => v.storage)?.name ?? crd.spec.versions[0]!.name;
+    await waitFor(
+      `${crd.spec.names.plural}.${crd.spec.group}/${version} served`,
+      async () => {
+        await objects.listClusterCustomObject({
+          group: crd.spec.group,
+          version,
+          plural: crd.spec.names.plural,
+        });
+        return true;
+      },
+      { timeoutMs },
+    );
   }
-  return names;
+  return installed.map((crd) => crd.metadata?.name ?? '');
 }
