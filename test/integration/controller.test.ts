@@ -12,6 +12,7 @@ import type { ControllerSettings, RunningController } from '../../src/controller
 import { createLogger } from '../../src/telemetry/logger.js';
 import { startControlPlane, startCoreDNS, waitFor } from '../harness/index.js';
 import type { ControlPlane, CoreDNS } from '../harness/index.js';
+import { installKubevirtCrds, waitForVmGarbageCollection } from '../sim/crds.js';
 import { KubeVirtSimulator } from '../sim/kubevirt.js';
 import { seedVm } from '../sim/vms.js';
 
@@ -108,12 +109,14 @@ describe('controller against a real apiserver', function () {
     (await core.listNamespacedEvent({ namespace: NS, fieldSelector: `involvedObject.name=${vm}` })).items;
 
   before(async () => {
-    cp = await startControlPlane({ controllerManager: true });
+    cp = await startControlPlane({ controllerManager: true, crds: false });
+    await installKubevirtCrds(cp);
     kc = cp.kubeConfig();
     core = kc.makeApiClient(CoreV1Api);
     discovery = kc.makeApiClient(DiscoveryV1Api);
     custom = kc.makeApiClient(CustomObjectsApi);
     await core.createNamespace({ body: { metadata: { name: NS } } });
+    await waitForVmGarbageCollection(kc, NS);
     sim = new KubeVirtSimulator(kc, {
       namespace: NS,
       addressFor: (vm) => {
