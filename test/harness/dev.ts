@@ -200,7 +200,10 @@ async function up(): Promise<number> {
 }
 
 async function down(): Promise<number> {
-  const stopped = [...(await stopRecorded(APPS_DIR)), ...(await stopRecorded(CP_DIR))];
+  const stopped = [
+    ...(await stopRecorded(APPS_DIR)),
+    ...(await stopRecorded(CP_DIR, 10_000, ['coredns', 'kube-controller-manager', 'kube-apiserver', 'etcd'])),
+  ];
   rmSync(DEV, { recursive: true, force: true });
   say(stopped.length ? `stopped ${stopped.join(', ')}; removed .dev/` : 'nothing was running; removed .dev/');
   return 0;

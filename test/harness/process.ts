@@ -197,15 +197,25 @@ export function alive(pid: number): boolean {
 
 /**
  * Stops the groups an untied ProcessGroup recorded in `stateDir` (make dev-down): SIGTERM, then
- * SIGKILL after `graceMs`. Returns the names it stopped.
+ * SIGKILL after `graceMs`, those named in `first` first. Returns the names it stopped.
  */
-export async function stopRecorded(stateDir: string, graceMs = 10_000): Promise<string[]> {
+export async function stopRecorded(
+  stateDir: string,
+  graceMs = 10_000,
+  first: string[] = [],
+): Promise<string[]> {
   let files: string[];
   try {
     files = readdirSync(stateDir).filter((f) => f.endsWith('.pgid'));
   } catch {
     return [];
   }
+  // Names in `first` go first, in that order (clients before the servers they use).
+  const rank = (f: string): number => {
+    const i = first.indexOf(f.replace(/\.pgid$/, ''));
+    return i < 0 ? first.length : i;
+  };
+  files.sort((a, b) => rank(a) - rank(b));
   const stopped: string[] = [];
   for (const file of files) {
     const pid = Number(readFileSync(join(stateDir, file), 'utf8').trim());
