@@ -17,7 +17,8 @@ export type Stack = (typeof STACKS)[number];
 export interface BootOptions {
   stack: Stack;
   userData: string | Buffer;
-  networkData: string | Buffer;
+  /** NoCloud network-config; without it cloud-init falls back to DHCP on the first NIC */
+  networkData?: string | Buffer;
   /** NoCloud meta-data; default: a fresh instance-id and a hostname per stack. */
   metaData?: string;
   /** Guest MACs in QEMU's NIC order: [primary (pod network, 10.0.2.0/24), secondary (10.0.3.0/24)]. */
@@ -138,7 +139,11 @@ async function makeSeed(work: string, opts: BootOptions): Promise<string> {
   const metaData = opts.metaData ?? `instance-id: ${instanceId}\nlocal-hostname: guest-${opts.stack}\n`;
   await run('mkdir', ['-p', dir]);
   await writeFile(join(dir, 'user-data'), opts.userData);
-  await writeFile(join(dir, 'network-config'), opts.networkData);
+  const files = ['user-data', 'meta-data'];
+  if (opts.networkData !== undefined) {
+    await writeFile(join(dir, 'network-config'), opts.networkData);
+    files.push('network-config');
+  }
   await writeFile(join(dir, 'meta-data'), metaData);
   const iso = join(work, 'seed.iso');
   await run('genisoimage', [
@@ -149,9 +154,7 @@ async function makeSeed(work: string, opts: BootOptions): Promise<string> {
     'cidata',
     '-joliet',
     '-rock',
-    join(dir, 'user-data'),
-    join(dir, 'meta-data'),
-    join(dir, 'network-config'),
+    ...files.map((f) => join(dir, f)),
   ]);
   return iso;
 }

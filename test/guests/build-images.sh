@@ -127,7 +127,7 @@ build_base() {
   in_chroot "$tree" locale-gen >/dev/null
   echo 'LANG=en_US.UTF-8' >"$tree/etc/default/locale"
   rm -rf "$tree"/usr/share/doc/* "$tree"/usr/share/man/* "$tree"/usr/share/info/*
-  rm -rf "$tree"/var/lib/apt/lists/* "$tree"/var/cache/apt/*.bin
+  rm -rf "$tree"/var/lib/apt/lists/* "$tree"/var/cache/apt/*.bin "$tree"/var/cache/apt/archives/*.deb
   find "$tree/usr/share/locale" -mindepth 1 -maxdepth 1 ! -name locale.alias -exec rm -rf {} +
   tar -C "$tree" -cf "$cache/base.tar" --numeric-owner --xattrs .
   rm -rf "$tree"
@@ -203,7 +203,7 @@ build_stack() { # $1: stack
   configure_stack "$stack" "$root"
   cp -L "$root/vmlinuz" "$out/vmlinuz" 2>/dev/null || cp "$(ls "$root"/boot/vmlinuz-* | tail -n1)" "$out/vmlinuz"
   cp -L "$root/initrd.img" "$out/initrd.img" 2>/dev/null || cp "$(ls "$root"/boot/initrd.img-* | tail -n1)" "$out/initrd.img"
-  rm -f "$root"/boot/initrd.img-*   # the host boots the copy above; keeps the image small
+  rm -f "$root"/boot/*-*   # the host boots the copies above; keeps the image small
   local size_mb
   size_mb=$(($(du -sm "$root" | cut -f1) * 13 / 10 + 256))
   "${NICE[@]}" mkfs.ext4 -q -F -L guest-root -d "$root" "$out/rootfs.raw" "${size_mb}M"

@@ -24,8 +24,9 @@ const SECONDARY = { net: '10.0.3.', router: '10.0.3.2', dns: '10.0.3.3' };
 const HANDWRITTEN_MACS: [string, string] = ['02:6b:76:00:00:01', '02:6b:76:00:01:01'];
 
 const stacks = (process.env.GUEST_STACKS?.split(',') ?? [...STACKS]).map((s) => s.trim()) as Stack[];
-const parallel = Number(process.env.GUEST_PARALLEL ?? 2);
+const parallel = Number(process.env.GUEST_PARALLEL ?? 5);
 const timeoutMs = Number(process.env.GUEST_BOOT_TIMEOUT_MS ?? 720_000);
+const control = process.env.GUEST_CONTROL !== '0';
 const source = process.env.GUEST_CLOUDINIT === 'handwritten' ? 'handwritten' : 'engine';
 const logDir = join(process.env.RESULTS_DIR ?? join(process.cwd(), '.test-results'), 'guests');
 
@@ -33,7 +34,7 @@ type Settled = { ok: true; boot: GuestBoot } | { ok: false; error: unknown };
 
 interface GuestInput {
   userData: Buffer | string;
-  networkData: Buffer | string;
+  networkData?: Buffer | string;
   macs: [string, string];
   /** lines the user's own user data leaves in the marker file */
   marker: string[];
@@ -55,18 +56,30 @@ async function guestInput(): Promise<GuestInput> {
   return { ...injected, marker: vm.marker };
 }
 
+interface Job {
+  name: string;
+  stack: Stack;
+  input: Promise<GuestInput>;
+}
+
+/** The user's VM as it is without our injection: its own user data, no network-config. */
+function uninjectedInput(): Promise<GuestInput> {
+  const userData = ['#cloud-config', 'runcmd:', `  - echo uninjected > ${MARKER_PATH}`, ''].join('\n');
+  return Promise.resolve({ userData, macs: HANDWRITTEN_MACS, marker: ['uninjected'] });
+}
+
 /** Runs the boots, `limit` at a time, each settled so none rejects unobserved. */
-function bootAll(input: Promise<GuestInput>, limit: number): Map<Stack, Promise<Settled>> {
-  const queue = [...stacks];
-  const results = new Map<Stack, Promise<Settled>>();
-  const waiters = new Map<Stack, (s: Settled) => void>();
-  for (const stack of stacks) results.set(stack, new Promise((done) => waiters.set(stack, done)));
+function bootAll(jobs: Job[], limit: number): Map<string, Promise<Settled>> {
+  const queue = [...jobs];
+  const results = new Map<string, Promise<Settled>>();
+  const waiters = new Map<string, (s: Settled) => void>();
+  for (const job of jobs) results.set(job.name, new Promise((done) => waiters.set(job.name, done)));
   const worker = async (): Promise<void> => {
-    for (let stack = queue.shift(); stack; stack = queue.shift()) {
-      const done = waiters.get(stack);
+    for (let job = queue.shift(); job; job = queue.shift()) {
+      const done = waiters.get(job.name);
       try {
-        const guest = await input;
-        const boot = await bootGuest({ stack, ...guest, markerPath: MARKER_PATH, timeoutMs });
+        const guest = await job.input;
+        const boot = await bootGuest({ stack: job.stack, ...guest, markerPath: MARKER_PATH, timeoutMs });
         done?.({ ok: true, boot });
       } catch (error) {
         done?.({ ok: false, error });
@@ -77,27 +90,42 @@ function bootAll(input: Promise<GuestInput>, limit: number): Map<Stack, Promise<
   return results;
 }
 
-function saveLogs(stack: Stack, settled: Settled): void {
+async function settledBoot(boots: Map<string, Promise<Settled>>, name: string): Promise<GuestBoot> {
+  const settled = await (boots.get(name) ?? Promise.reject(new Error(`no boot for ${name}`)));
+  saveLogs(name, settled);
+  if (!settled.ok) throw settled.error;
+  return settled.boot;
+}
+
+function saveLogs(name: string, settled: Settled): void {
   mkdirSync(logDir, { recursive: true });
   if (settled.ok) {
     const { serialLog, ...probe } = settled.boot;
-    writeFileSync(join(logDir, `${stack}.console.log`), serialLog);
-    writeFileSync(join(logDir, `${stack}.probe.json`), JSON.stringify(probe, null, 2) + '\n');
+    writeFileSync(join(logDir, `${name}.console.log`), serialLog);
+    writeFileSync(join(logDir, `${name}.probe.json`), JSON.stringify(probe, null, 2) + '\n');
   } else {
     const error = settled.error;
     const log = error instanceof Error && 'serialLog' in error ? String(error.serialLog) : String(error);
-    writeFileSync(join(logDir, `${stack}.console.log`), log);
+    writeFileSync(join(logDir, `${name}.console.log`), log);
   }
 }
 
+function nicByMac(boot: GuestBoot, mac: string): string {
+  return (
+    Object.entries(boot.macs).find(([, m]) => m === mac.toLowerCase())?.[0] ?? `<no NIC with MAC ${mac}>`
+  );
+}
+
 describe(`guest boots under QEMU (Debian 12, cloud-init from the ${source})`, function () {
-  let boots: Map<Stack, Promise<Settled>>;
+  let boots: Map<string, Promise<Settled>>;
   let input: Promise<GuestInput>;
 
   before(function () {
     input = guestInput();
     input.catch(() => undefined); // reported by every stack's before hook
-    boots = bootAll(input, parallel);
+    const jobs: Job[] = stacks.map((stack) => ({ name: stack, stack, input }));
+    if (control) jobs.push({ name: 'control-nm', stack: 'nm', input: uninjectedInput() });
+    boots = bootAll(jobs, parallel);
   });
 
   for (const stack of stacks) {
@@ -109,16 +137,10 @@ describe(`guest boots under QEMU (Debian 12, cloud-init from the ${source})`, fu
       let eth1: string;
 
       before(async function () {
-        const settled = await (boots.get(stack) ?? Promise.reject(new Error(`no boot for ${stack}`)));
-        saveLogs(stack, settled);
-        if (!settled.ok) throw settled.error;
-        boot = settled.boot;
+        boot = await settledBoot(boots, stack);
         ({ macs, marker } = await input);
-        const byMac = (mac: string): string =>
-          Object.entries(boot.macs).find(([, m]) => m === mac.toLowerCase())?.[0] ??
-          `<no NIC with MAC ${mac}>`;
-        eth0 = byMac(macs[0]);
-        eth1 = byMac(macs[1]);
+        eth0 = nicByMac(boot, macs[0]);
+        eth1 = nicByMac(boot, macs[1]);
         console.log(
           `      ${stack}: booted in ${Math.round(boot.durationMs / 1000)} s; ` +
             `${eth0}=${macs[0]} ${eth1}=${macs[1]}\n` +
@@ -173,6 +195,33 @@ describe(`guest boots under QEMU (Debian 12, cloud-init from the ${source})`, fu
       it('has cloud-init done without errors', function () {
         assert.match(boot.cloudInitStatus, /^status: done$/m, boot.cloudInitStatus);
         assert.doesNotMatch(boot.cloudInitStatus, /^\s*errors?:\s*\S.*$/m, boot.cloudInitStatus);
+      });
+    });
+  }
+
+  if (control) {
+    // Proves the setup reproduces the hazard, so the passing checks above mean something:
+    // without the injection NetworkManager gives eth1 a profile of its own ("Wired
+    // connection 2") whose DHCP lease brings a default route and DNS.
+    describe('control: nm guest without the injection', function () {
+      let boot: GuestBoot;
+      let eth1: string;
+      before(async function () {
+        boot = await settledBoot(boots, 'control-nm');
+        eth1 = nicByMac(boot, HANDWRITTEN_MACS[1]);
+      });
+
+      it("lets eth1's DHCP bring a default route or DNS (the seed's problem)", function () {
+        assert.ok(boot.addresses.some((a) => a.ifname === eth1 && a.address.startsWith(SECONDARY.net)));
+        const viaEth1 = boot.routes
+          .filter((r) => r.dst === 'default')
+          .flatMap((r) => r.nexthops)
+          .some((h) => h.dev === eth1 || h.via === SECONDARY.router);
+        const dnsEth1 = boot.nameservers.includes(SECONDARY.dns);
+        assert.ok(
+          viaEth1 || dnsEth1,
+          `no hazard seen:\n${boot.routes.map((r) => r.raw).join('\n')}\n${boot.resolvConf}`,
+        );
       });
     });
   }
