@@ -24,7 +24,16 @@ crds="$out/crds"
 nad_module="github.com/k8snetworkplumbingwg/network-attachment-definition-client@v1.7.7"
 
 export CGO_ENABLED=0
+# Go comes with the machine; a non-login shell may not have it on PATH.
+command -v go >/dev/null || export PATH="$PATH:/usr/local/go/bin"
+command -v go >/dev/null || {
+  echo "controlplane: no 'go' on PATH (Go 1.24 or newer is needed)" >&2
+  exit 1
+}
 mkdir -p "$bin" "$crds"
+# One build at a time per output folder (make test and make dev-up may race).
+exec 9>"$out/.lock"
+flock 9
 total_start=$(date +%s)
 
 # inputs_hash DIR EXTRA...: a hash of a module's files plus the Go version and any extra words.
