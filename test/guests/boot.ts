@@ -75,6 +75,8 @@ export class GuestBootError extends Error {
   constructor(
     message: string,
     readonly serialLog: string,
+    /** QEMU's pid (already reaped) */
+    readonly pid?: number,
   ) {
     super(`${message}\n--- last lines of the serial console ---\n${tail(serialLog, 40)}`);
     this.name = 'GuestBootError';
@@ -112,21 +114,18 @@ export async function bootGuest(opts: BootOptions): Promise<GuestBoot> {
     const consoleLog = join(work, 'console.log');
     const probeLog = join(work, 'probe.log');
     const started = Date.now();
-    const outcome = await runQemu(
-      qemuArgs(opts, images, overlay, seed, consoleLog, probeLog),
-      opts.timeoutMs,
-    );
+    const args = qemuArgs(opts, images, overlay, seed, consoleLog, probeLog);
+    const { outcome, pid } = await runQemu(args, opts.timeoutMs);
     const serialLog = await readIfExists(consoleLog);
     const probe = await readIfExists(probeLog);
     if (outcome !== 'exited') {
-      throw new GuestBootError(
-        `${opts.stack} guest did not power off within ${opts.timeoutMs} ms (killed)`,
-        serialLog,
-      );
+      const message = `${opts.stack} guest did not power off within ${opts.timeoutMs} ms (killed)`;
+      throw new GuestBootError(message, serialLog, pid);
     }
     const sections = parseProbe(probe);
-    if (!sections)
-      throw new GuestBootError(`${opts.stack} guest powered off without probe output`, serialLog);
+    if (!sections) {
+      throw new GuestBootError(`${opts.stack} guest powered off without probe output`, serialLog, pid);
+    }
     return { ...interpret(sections), serialLog, durationMs: Date.now() - started };
   } finally {
     if (!process.env.GUEST_KEEP_WORKDIR) await rm(work, { recursive: true, force: true });
@@ -222,7 +221,7 @@ function qemuArgs(
 }
 
 /** Runs QEMU (under nice) until it exits or the deadline passes; never leaves it running. */
-function runQemu(args: string[], timeoutMs: number): Promise<'exited' | 'timeout'> {
+function runQemu(args: string[], timeoutMs: number): Promise<{ outcome: 'exited' | 'timeout'; pid: number }> {
   installExitHook();
   return new Promise((done, fail) => {
     let stderr = '';
@@ -242,8 +241,9 @@ function runQemu(args: string[], timeoutMs: number): Promise<'exited' | 'timeout
     child.on('exit', (code, signal) => {
       clearTimeout(timer);
       running.delete(child);
-      if (timedOut) done('timeout');
-      else if (code === 0) done('exited');
+      const pid = child.pid ?? -1;
+      if (timedOut) done({ outcome: 'timeout', pid });
+      else if (code === 0) done({ outcome: 'exited', pid });
       else fail(new Error(`qemu exited with ${code ?? signal}: ${stderr.trim()}`));
     });
   });

@@ -11,7 +11,7 @@ import { strict as assert } from 'node:assert';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { bootGuest, STACKS, type GuestBoot, type Stack } from './boot.js';
+import { bootGuest, GuestBootError, STACKS, type GuestBoot, type Stack } from './boot.js';
 import { mutateWithCli } from './engine.js';
 import { handwrittenCloudInit } from './handwritten.js';
 
@@ -225,4 +225,25 @@ describe(`guest boots under QEMU (Debian 12, cloud-init from the ${source})`, fu
       });
     });
   }
+});
+
+describe('bootGuest', function () {
+  it('kills QEMU when the guest does not power off in time, and says so', async function () {
+    const started = Date.now();
+    const error: unknown = await bootGuest({
+      stack: STACKS[0],
+      userData: '#cloud-config\n',
+      macs: HANDWRITTEN_MACS,
+      timeoutMs: 3000,
+    }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    assert.ok(error instanceof GuestBootError, `expected a GuestBootError, got ${String(error)}`);
+    assert.match(error.message, /did not power off within 3000 ms/);
+    assert.ok(Date.now() - started < 60_000, 'the timeout was not enforced');
+    const pid = error.pid ?? -1;
+    assert.ok(pid > 0);
+    assert.throws(() => process.kill(pid, 0), /ESRCH/, `QEMU (pid ${pid}) still runs`);
+  });
 });
