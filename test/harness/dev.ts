@@ -12,13 +12,13 @@ import { setTimeout as sleep } from 'node:timers/promises';
 
 import { KubeConfig } from '@kubernetes/client-node';
 
-import { issue, type CertificateAuthority } from './certs.js';
+import type { CertificateAuthority } from './certs.js';
 import { startControlPlane } from './controlplane.js';
 import { startCoreDNS } from './coredns.js';
 import { repoRoot } from './paths.js';
-import { freePort } from './ports.js';
 import { alive, ProcessGroup, stopRecorded } from './process.js';
 import { httpsGet, waitFor } from './wait.js';
+import { cliPath, startWebhookProcess, webhookHealthy } from './webhook.js';
 import { registerWebhook } from './webhook-config.js';
 
 const DEV = join(repoRoot(), '.dev');
@@ -26,12 +26,12 @@ const CP_DIR = join(DEV, 'controlplane');
 const APPS_DIR = join(DEV, 'apps');
 const STATE = join(DEV, 'state.json');
 const KUBECONFIG = join(DEV, 'kubeconfig');
-const CLI = join(repoRoot(), 'dist', 'src', 'cli', 'main.js');
 
 interface DevState {
   server: string;
   dnsAddr?: string;
   webhookUrl?: string;
+  network?: string;
 }
 
 const say = (message: string): void => console.log(`dev: ${message}`);
@@ -92,62 +92,26 @@ async function ensureControlPlane(): Promise<DevState> {
   return fresh;
 }
 
-async function webhookHealthy(url: string): Promise<boolean> {
-  try {
-    return (await httpsGet(new URL('/healthz', url).toString(), { ca: ca().pem })).status === 200;
-  } catch {
-    return false;
-  }
-}
-
 /** Starts the webhook and registers it; undefined (with the reason printed) when it cannot run. */
 async function ensureWebhook(
   state: DevState,
   apps: ProcessGroup,
   kc: KubeConfig,
+  network: string,
 ): Promise<string | undefined> {
-  if (state.webhookUrl && recordedAlive(APPS_DIR, 'webhook') && (await webhookHealthy(state.webhookUrl))) {
-    say(`webhook already serving at ${state.webhookUrl}`);
+  const running =
+    state.webhookUrl &&
+    recordedAlive(APPS_DIR, 'webhook') &&
+    (await webhookHealthy(state.webhookUrl, ca().pem));
+  if (running && state.network === network) {
+    say(`webhook already serving at ${state.webhookUrl} (network ${network})`);
     return state.webhookUrl;
   }
   await stopRecordedOne(APPS_DIR, 'webhook');
-  if (!existsSync(CLI)) {
-    say(`no ${CLI}: run 'make build'; control plane only`);
-    return undefined;
-  }
-  const serving = issue(ca(), {
-    stem: 'webhook',
-    commonName: 'kubevirt-net-injector-webhook',
-    usage: 'server',
-    ipSans: ['127.0.0.1'],
-  });
-  const port = await freePort();
-  const url = `https://127.0.0.1:${port}/mutate`;
-  const network = process.env.NETWORK || 'ovs-net-br1';
-  const proc = apps.spawn('webhook', process.execPath, [
-    CLI,
-    'webhook',
-    '--tls-cert',
-    serving.cert,
-    '--tls-key',
-    serving.key,
-    '--bind-address',
-    '127.0.0.1',
-    '--port',
-    String(port),
-    '--network',
-    network,
-    '--kubeconfig',
-    KUBECONFIG,
-  ]);
+  let url: string;
   try {
-    await waitFor('webhook /healthz', async () => ((await webhookHealthy(url)) ? true : undefined), {
-      timeoutMs: 30_000,
-      failIf: () =>
-        proc.exitCode() === undefined ? undefined : `exited (${proc.exitCode()}):\n${apps.tail('webhook')}`,
-    });
+    ({ url } = await startWebhookProcess({ ca: ca(), processes: apps, network, kubeconfigPath: KUBECONFIG }));
   } catch (err) {
-    await proc.stop();
     say(`webhook did not start, control plane only: ${(err as Error).message}`);
     return undefined;
   }
@@ -161,8 +125,9 @@ async function ensureController(apps: ProcessGroup): Promise<void> {
     say('controller already running');
     return;
   }
-  if (!existsSync(CLI)) return;
-  const proc = apps.spawn('controller', process.execPath, [CLI, 'controller', '--kubeconfig', KUBECONFIG]);
+  const cli = cliPath();
+  if (!existsSync(cli)) return;
+  const proc = apps.spawn('controller', process.execPath, [cli, 'controller', '--kubeconfig', KUBECONFIG]);
   await sleep(2_000);
   if (proc.exitCode() !== undefined)
     say(`controller did not stay up (${proc.exitCode()}):\n${apps.tail('controller')}`);
@@ -185,10 +150,10 @@ async function up(): Promise<number> {
   const kc = new KubeConfig();
   kc.loadFromFile(KUBECONFIG);
   const apps = new ProcessGroup(APPS_DIR, false);
-  const webhookUrl = await ensureWebhook(state, apps, kc);
+  const network = process.env.NETWORK || 'ovs-net-br1';
+  const webhookUrl = await ensureWebhook(state, apps, kc, network);
   await ensureController(apps);
-  const next: DevState = { ...state, ...(webhookUrl ? { webhookUrl } : {}) };
-  if (!webhookUrl) delete next.webhookUrl;
+  const next: DevState = { ...state, webhookUrl, network: webhookUrl ? network : undefined };
   writeFileSync(STATE, JSON.stringify(next, null, 2) + '\n');
   const env = [`KUBECONFIG=${KUBECONFIG}`];
   if (webhookUrl) env.push(`WEBHOOK_URL=${webhookUrl}`);

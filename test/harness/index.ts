@@ -19,3 +19,10 @@ export {
   WEBHOOK_CONFIGURATION_NAME,
   type WebhookRegistration,
 } from './webhook-config.js';
+export {
+  startWebhookProcess,
+  webhookHealthy,
+  cliPath,
+  type WebhookProcess,
+  type WebhookProcessOptions,
+} from './webhook.js';
