@@ -13,6 +13,7 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { CoreV1Api, CustomObjectsApi, Watch } from '@kubernetes/client-node';
 import type { KubeConfig } from '@kubernetes/client-node';
+import { withSharedAgents } from '../../src/controller/kube.js';
 import { startControlPlane, startCoreDNS, waitFor } from '../../test/harness/index.js';
 import { seedVm } from '../../test/sim/vms.js';
 import type { VirtualMachine, VirtualMachineInstance } from '../../src/controller/types.js';
@@ -269,7 +270,8 @@ async function scale(kc: KubeConfig, kubeconfigPath: string, n: number) {
 
 async function main(): Promise<void> {
   const cp = await startControlPlane({ log: (m) => process.stderr.write(`${m}\n`) });
-  const kc = cp.kubeConfig();
+  // Keep-alive connections for the bench's own writes too (client-node opens one per request).
+  const kc = withSharedAgents(cp.kubeConfig(), 64);
   const lines: string[] = [];
   try {
     const { toSlice, toDns } = await latency(kc, cp.kubeconfigPath, cp.processes);

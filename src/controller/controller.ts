@@ -8,7 +8,7 @@ import { publicationOf } from './desired.js';
 import type { Caches, EventRecorder, Logger, Writer } from './deps.js';
 import { Index, ownerVmNames } from './indexer.js';
 import { ResilientInformer } from './informer.js';
-import { kubeEventRecorder, kubeWriter, sources } from './kube.js';
+import { kubeEventRecorder, kubeWriter, sources, withSharedAgents } from './kube.js';
 import type { Source } from './kube.js';
 import { kubeLeaseClient, LeaderElector } from './leader.js';
 import { controllerMetrics } from './metrics.js';
@@ -60,7 +60,8 @@ export interface RunningController {
 const nameOf = (o: KubernetesObject) => ({ ns: o.metadata?.namespace ?? '', name: o.metadata?.name ?? '' });
 
 export async function startController(deps: ControllerDeps): Promise<RunningController> {
-  const { kubeConfig: kc, logger, settings } = deps;
+  const { logger, settings } = deps;
+  const kc = withSharedAgents(deps.kubeConfig);
   const metrics = controllerMetrics(deps.registry);
   const src = sources(kc, settings.namespace);
   const watch = new Watch(kc);
@@ -120,7 +121,15 @@ export async function startController(deps: ControllerDeps): Promise<RunningCont
     caches,
     writer: deps.writer ?? kubeWriter(kc),
     events:
-      deps.events ?? kubeEventRecorder(kc, { instance: settings.identity, logger, dedupeMs: 10 * 60_000 }),
+      deps.events ??
+      kubeEventRecorder(kc, {
+        instance: settings.identity,
+        logger,
+        dedupeMs: 10 * 60_000,
+        concurrency: 2,
+        maxPending: 1000,
+        onDropped: () => metrics.eventDropped(),
+      }),
     metrics,
     logger,
     settings: { graceMs: settings.graceMs, legacyEndpoints: settings.legacyEndpoints },
@@ -150,6 +159,8 @@ export async function startController(deps: ControllerDeps): Promise<RunningCont
   const onService = (o: KubernetesObject) => {
     const { ns, name } = nameOf(o);
     queue.add(serviceKey(ns, name));
+    // Its publishers may now write (or must drop) their slices.
+    for (const vm of vmsByService.get(ns, name)) queue.add(vmKey(ns, vm.metadata.name ?? ''));
   };
   for (const verb of ['add', 'update', 'delete'] as const) {
     vms.on(verb, onVm);

@@ -1,6 +1,11 @@
 // The controller's adapters to @kubernetes/client-node: list functions and watch paths for
 // the informers, the Writer (create / replace / delete / read), and an Event recorder.
-import { CoreV1Api, CustomObjectsApi, DiscoveryV1Api } from '@kubernetes/client-node';
+import {
+  CoreV1Api,
+  CustomObjectsApi,
+  DiscoveryV1Api,
+  KubeConfig as KubeConfigClass,
+} from '@kubernetes/client-node';
 import type {
   CoreV1Event,
   KubeConfig,
@@ -20,6 +25,39 @@ export interface Source<T extends KubernetesObject> {
   path: string;
   list: ListPromise<T>;
   labelSelector?: string;
+}
+
+type AgentFactory = (cluster: unknown, options: Record<string, unknown>) => unknown;
+
+/**
+ * A copy of the client configuration whose requests share keep-alive agents. client-node
+ * builds a new https.Agent for every request, so every call pays a TLS handshake with the
+ * client certificate (measured: about 25 writes/s for the controller at 1,000 VMs). Agents
+ * are keyed by their TLS material, so rotated client certificates get a new agent.
+ */
+export function withSharedAgents(kc: KubeConfig, maxSockets = 16): KubeConfig {
+  const copy = new KubeConfigClass();
+  copy.loadFromOptions({
+    clusters: kc.clusters,
+    users: kc.users,
+    contexts: kc.contexts,
+    currentContext: kc.getCurrentContext(),
+  });
+  const target = copy as unknown as { createAgent: AgentFactory };
+  const create = target.createAgent.bind(copy);
+  const agents = new Map<string, unknown>();
+  target.createAgent = (cluster, options) => {
+    const key = JSON.stringify(
+      [options.ca, options.cert, options.key, options.rejectUnauthorized, options.servername].map(String),
+    );
+    let agent = agents.get(key);
+    if (!agent) {
+      agent = create(cluster, { ...options, keepAlive: true, maxSockets });
+      agents.set(key, agent);
+    }
+    return agent;
+  };
+  return copy;
 }
 
 const nsPath = (namespace: string | undefined) => (namespace ? `/namespaces/${namespace}` : '');
@@ -149,6 +187,11 @@ export interface RecorderOptions {
   logger: Logger;
   /** The same (VM, reason, message) is not recorded again within this window. */
   dedupeMs: number;
+  /** Events sent at once. */
+  concurrency: number;
+  /** Events waiting beyond this are dropped. */
+  maxPending: number;
+  onDropped?: () => void;
   now?: () => number;
 }
 
@@ -157,6 +200,33 @@ export function kubeEventRecorder(kc: KubeConfig, options: RecorderOptions): Eve
   const core = kc.makeApiClient(CoreV1Api);
   const now = options.now ?? Date.now;
   const recent = new Map<string, number>();
+  // Events are best effort, as client-go's recorder: a few in flight, the rest queued up to a
+  // bound, then dropped (a burst at startup with thousands of VMs must not starve reconciles).
+  const pending: CoreV1Event[] = [];
+  let inFlight = 0;
+  const pump = () => {
+    while (inFlight < options.concurrency && pending.length > 0) {
+      const body = pending.shift()!;
+      inFlight++;
+      core
+        .createNamespacedEvent({ namespace: body.metadata!.namespace!, body })
+        .catch((err: unknown) => {
+          options.logger.warn(
+            {
+              namespace: body.metadata?.namespace,
+              name: body.involvedObject.name,
+              reason: body.reason,
+              err: String(err),
+            },
+            'could not record event',
+          );
+        })
+        .finally(() => {
+          inFlight--;
+          pump();
+        });
+    }
+  };
   return {
     record(vm: VirtualMachine, type: EventType, reason: string, message: string) {
       const key = `${vm.metadata.uid}|${reason}|${message}`;
@@ -188,12 +258,12 @@ export function kubeEventRecorder(kc: KubeConfig, options: RecorderOptions): Eve
         lastTimestamp: time,
         count: 1,
       };
-      core.createNamespacedEvent({ namespace, body }).catch((err: unknown) => {
-        options.logger.warn(
-          { namespace, name: vm.metadata.name, reason, err: String(err) },
-          'could not record event',
-        );
-      });
+      if (pending.length >= options.maxPending) {
+        options.onDropped?.();
+        return;
+      }
+      pending.push(body);
+      pump();
     },
   };
 }

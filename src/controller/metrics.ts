@@ -8,6 +8,7 @@ export interface ControllerMetrics extends ReconcileMetrics {
   queueDepth(n: number): void;
   watchRestart(informer: string, reason: string): void;
   leader(isLeader: boolean): void;
+  eventDropped(): void;
 }
 
 export function controllerMetrics(registry: Registry): ControllerMetrics {
@@ -47,6 +48,11 @@ export function controllerMetrics(registry: Registry): ControllerMetrics {
     labelNames: ['informer', 'reason'] as const,
     registers,
   });
+  const dropped = new Counter({
+    name: 'kni_controller_events_dropped_total',
+    help: 'Events not sent because too many were waiting',
+    registers,
+  });
   const leader = new Gauge({
     name: 'kni_controller_leader',
     help: '1 while this replica holds the lease',
@@ -60,5 +66,6 @@ export function controllerMetrics(registry: Registry): ControllerMetrics {
     queueDepth: (n) => depth.set(n),
     watchRestart: (informer, reason) => restarts.inc({ informer, reason }),
     leader: (isLeader) => leader.set(isLeader ? 1 : 0),
+    eventDropped: () => dropped.inc(),
   };
 }

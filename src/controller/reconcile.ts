@@ -118,7 +118,10 @@ export class Reconciler {
     let publication: Publication | undefined = result.kind === 'publish' ? result.publication : undefined;
     if (publication) {
       enqueue.add(serviceKey(ns, publication.serviceName));
-      if (await this.serviceTakenByOthers(vm, ns, publication.serviceName)) publication = undefined;
+      // Slices only under our own Service: until the Service reconcile has created it (or
+      // while a Service of that name belongs to someone else, which that reconcile reports),
+      // none. The Service informer queues this VM again when ours appears.
+      if (!caches.service(ns, publication.serviceName)) publication = undefined;
     }
     const vmi = caches.vmi(ns, name);
     const desired = desiredSlices({
@@ -151,20 +154,6 @@ export class Reconciler {
     const out: ReconcileResult = { enqueue: [...enqueue] };
     if (desired.requeueAfterMs !== undefined) out.requeueAfterMs = desired.requeueAfterMs;
     return out;
-  }
-
-  /** True (and an Event) when a Service of that name exists and is not ours. */
-  private async serviceTakenByOthers(vm: VirtualMachine, ns: string, name: string): Promise<boolean> {
-    if (this.deps.caches.service(ns, name)) return false;
-    const stored = await this.deps.writer.read<Service>('Service', ns, name);
-    if (!stored || isOurService(stored)) return false;
-    this.deps.events.record(
-      vm,
-      'Warning',
-      'ServiceConflict',
-      `Service ${ns}/${name} exists and is not managed by kubevirt-net-injector; left alone, no endpoints published`,
-    );
-    return true;
   }
 
   private async reconcileService(ns: string, name: string): Promise<ReconcileResult> {
