@@ -5,7 +5,8 @@
 //   .dev/apps         webhook and controller (logs, pid files, serving certificate)
 // Idempotent: `up` reuses whatever still runs and starts the rest; `down` stops all and removes .dev.
 //
-// usage: node dist/test/harness/dev.js up|down   (NETWORK=name overrides the injected network)
+// usage: node dist/test/harness/dev.js up|down   (NETWORK=name overrides the injected network;
+//        DEV_DIR=folder instead of .dev)
 import { copyFileSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -21,7 +22,8 @@ import { httpsGet, waitFor } from './wait.js';
 import { cliPath, startWebhookProcess, webhookHealthy } from './webhook.js';
 import { registerWebhook } from './webhook-config.js';
 
-const DEV = join(repoRoot(), '.dev');
+// DEV_DIR moves the state folder (the integration test of dev-up uses a temp folder).
+const DEV = process.env.DEV_DIR || join(repoRoot(), '.dev');
 const CP_DIR = join(DEV, 'controlplane');
 const APPS_DIR = join(DEV, 'apps');
 const STATE = join(DEV, 'state.json');
@@ -170,7 +172,9 @@ async function down(): Promise<number> {
     ...(await stopRecorded(CP_DIR, 10_000, ['coredns', 'kube-controller-manager', 'kube-apiserver', 'etcd'])),
   ];
   rmSync(DEV, { recursive: true, force: true });
-  say(stopped.length ? `stopped ${stopped.join(', ')}; removed .dev/` : 'nothing was running; removed .dev/');
+  say(
+    stopped.length ? `stopped ${stopped.join(', ')}; removed ${DEV}` : `nothing was running; removed ${DEV}`,
+  );
   return 0;
 }
 
