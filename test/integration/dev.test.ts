@@ -3,7 +3,7 @@
 // into VMs created in an opted-in namespace, reuses what runs, and dev-down leaves nothing behind.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -37,7 +37,8 @@ function recordedPids(devDir: string): number[] {
 
 describe('make dev-up / dev-down', function () {
   this.timeout(240_000);
-  const devDir = join(mkdtempSync(join(tmpdir(), 'kni-dev-test-')), 'dev');
+  const parent = mkdtempSync(join(tmpdir(), 'kni-dev-test-'));
+  const devDir = join(parent, 'dev');
   let pids: number[] = [];
 
   before(function () {
@@ -47,6 +48,7 @@ describe('make dev-up / dev-down', function () {
   after(async () => {
     // Whatever happened above, leave nothing running.
     if (existsSync(devDir)) await dev('down', devDir).catch(() => undefined);
+    rmSync(parent, { recursive: true, force: true });
   });
 
   it('starts everything, writes .dev/env, and the registered webhook injects into opted-in namespaces', async () => {
