@@ -21,6 +21,13 @@ const OWN_VM = { manifest: 'test/guests/testdata/vm.yaml', marker: ['user-data-m
 const SEED_VM = { manifest: 'test/testdata/seed/mongodb.yaml', marker: ['mongodb-user-data-ran'] };
 const PRIMARY = { net: '10.0.2.', router: '10.0.2.2', dns: '10.0.2.3' };
 const SECONDARY = { net: '10.0.3.', router: '10.0.3.2', dns: '10.0.3.3' };
+/** the network services the probe finds active on each image */
+const STACK_SERVICES: Record<Stack, string[]> = {
+  nm: ['NetworkManager'],
+  networkd: ['systemd-networkd', 'systemd-resolved'],
+  netplan: ['systemd-networkd', 'systemd-resolved'],
+  ifupdown: ['networking'],
+};
 const HANDWRITTEN_MACS: [string, string] = ['02:6b:76:00:00:01', '02:6b:76:00:01:01'];
 
 const stacks = (process.env.GUEST_STACKS?.split(',') ?? [...STACKS]).map((s) => s.trim()) as Stack[];
@@ -190,6 +197,14 @@ describe(`guest boots under QEMU (Debian 12, cloud-init from the ${source})`, fu
       it("still runs the user's own user data (the marker file it writes)", function () {
         assert.ok(boot.marker.present, `${MARKER_PATH} is missing`);
         assert.deepEqual(boot.marker.content.split('\n').filter(Boolean), marker);
+      });
+
+      it(`is managed by its own network stack alone (${stack})`, function () {
+        const active = Object.entries(boot.services)
+          .filter(([, state]) => state === 'active')
+          .map(([unit]) => unit)
+          .sort();
+        assert.deepEqual(active, STACK_SERVICES[stack]);
       });
 
       it('has cloud-init done without errors', function () {
