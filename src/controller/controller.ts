@@ -7,6 +7,7 @@ import type { Registry } from 'prom-client';
 import { publicationOf } from './desired.js';
 import type { Caches, EventRecorder, Logger, Writer } from './deps.js';
 import { Index, ownerVmNames } from './indexer.js';
+import { slimVm, slimVmi, withoutManagedFields } from './transform.js';
 import { ResilientInformer } from './informer.js';
 import { kubeEventRecorder, kubeWriter, sources, withSharedAgents } from './kube.js';
 import type { Source } from './kube.js';
@@ -65,10 +66,11 @@ export async function startController(deps: ControllerDeps): Promise<RunningCont
   const metrics = controllerMetrics(deps.registry);
   const src = sources(kc, settings.namespace);
   const watch = new Watch(kc);
-  const make = <T extends KubernetesObject>(name: string, source: Source<T>) =>
+  const make = <T extends KubernetesObject>(name: string, source: Source<T>, transform: (obj: T) => T) =>
     new ResilientInformer<T>({
       name,
       ...source,
+      transform,
       watch,
       backoff: { baseMs: 500, capMs: 30_000, jitter: 0.5 },
       silenceMs: settings.watchSilenceMs,
@@ -76,10 +78,12 @@ export async function startController(deps: ControllerDeps): Promise<RunningCont
       logger,
       onRestart: (reason) => metrics.watchRestart(name, reason),
     });
-  const vms = make('virtualmachines', src.vms);
-  const vmis = make('virtualmachineinstances', src.vmis);
-  const services = make('services', src.services);
-  const slices = make('endpointslices', src.slices);
+  const asVm = (o: KubernetesObject) => slimVm(o as VirtualMachine) as unknown as KubernetesObject;
+  const asVmi = (o: KubernetesObject) => slimVmi(o as VirtualMachineInstance) as unknown as KubernetesObject;
+  const vms = make('virtualmachines', src.vms, asVm);
+  const vmis = make('virtualmachineinstances', src.vmis, asVmi);
+  const services = make('services', src.services, withoutManagedFields);
+  const slices = make('endpointslices', src.slices, withoutManagedFields);
   const informers = [vms, vmis, services, slices];
 
   // Indexes, updated before any key is queued (handlers run in registration order).

@@ -44,6 +44,11 @@ export interface InformerOptions<T extends KubernetesObject> {
   logger: InformerLogger;
   now?: () => number;
   onRestart?: (reason: 'error' | 'silent' | 'relist') => void;
+  /**
+   * Applied to every object before it enters the cache (as client-go's SetTransform): keep
+   * only what reconcile reads, so 10,000 VMs do not hold 10,000 full specs.
+   */
+  transform?: (obj: T) => T;
 }
 
 export type Handler<T> = (obj: T) => void;
@@ -76,6 +81,7 @@ export class ResilientInformer<T extends KubernetesObject> {
     this.synced = new Promise((resolve) => (this.syncedResolve = resolve));
     const list: ListPromise<T> = async () => {
       const result: KubernetesListObject<T> = await options.list();
+      if (options.transform) result.items = result.items.map(options.transform);
       this.attempt = 0;
       this.lastEventAt = this.now();
       this.listed = true;
@@ -153,7 +159,9 @@ export class ResilientInformer<T extends KubernetesObject> {
         if (!current()) return;
         this.lastEventAt = this.now();
         this.attempt = 0;
-        callback(phase, obj, raw);
+        const transform = this.options.transform;
+        const isObject = phase === 'ADDED' || phase === 'MODIFIED' || phase === 'DELETED';
+        callback(phase, transform && isObject ? transform(obj as T) : obj, raw);
       },
       (err) => {
         if (!current()) return;

@@ -205,3 +205,37 @@ describe('controller/informer: ResilientInformer', () => {
     assert.equal(watch.calls.length, 1);
   });
 });
+
+describe('controller/informer: transform', () => {
+  it('applies to listed objects and watch events before they are cached', async () => {
+    const watch = new FakeWatch();
+    const informer = new ResilientInformer<Obj>({
+      name: 't',
+      path: '/x',
+      list: async () => ({
+        metadata: { resourceVersion: '1' },
+        items: [{ metadata: { name: 'a', namespace: 'ns', labels: { big: 'x' } } }],
+      }),
+      watch,
+      backoff: { baseMs: 100, capMs: 1000, jitter: 0 },
+      silenceMs: 10_000,
+      relistMs: 0,
+      logger: silentLogger,
+      transform: (o) => ({
+        metadata: {
+          name: o.metadata?.name,
+          namespace: o.metadata?.namespace,
+          resourceVersion: o.metadata?.resourceVersion,
+        },
+      }),
+    });
+    await informer.start();
+    watch.last.callback('ADDED', {
+      metadata: { name: 'b', namespace: 'ns', resourceVersion: '2', labels: { big: 'y' } },
+    });
+    assert.equal(informer.get('a', 'ns')?.metadata?.labels, undefined);
+    assert.equal(informer.get('b', 'ns')?.metadata?.labels, undefined);
+    assert.equal(informer.get('b', 'ns')?.metadata?.resourceVersion, '2');
+    await informer.stop();
+  });
+});
