@@ -15,9 +15,14 @@ node_modules: package-lock.json
 
 deps: node_modules ## install npm dependencies
 
-build: node_modules ## compile TypeScript to dist/
+TS_SOURCES := $(shell find src test bench hack -name '*.ts' 2>/dev/null) tsconfig.json package-lock.json
+
+build: dist/.stamp ## compile TypeScript to dist/ (again only when a source changed)
+
+dist/.stamp: node_modules $(TS_SOURCES)
 	rm -rf dist
 	node_modules/.bin/tsc -p tsconfig.json
+	@touch $@
 
 lint: node_modules ## eslint, prettier and the type-check
 	node_modules/.bin/eslint .
