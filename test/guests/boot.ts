@@ -29,7 +29,7 @@ export interface BootOptions {
   /** Seconds the probe waits after cloud-init is done, for the network stack to settle. */
   settleSeconds?: number;
   memoryMb?: number;
-  /** Folder holding <stack>/{rootfs.raw,vmlinuz,initrd.img}; default .cache/guests. */
+  /** Folder holding <stack>/{rootfs.raw,vmlinuz,initrd.img}; default $GUEST_CACHE or .cache/guests. */
   imageDir?: string;
 }
 
@@ -90,7 +90,10 @@ let exitHookInstalled = false;
 
 /** Boots one guest and returns what its probe read; rejects when it does not finish in time. */
 export async function bootGuest(opts: BootOptions): Promise<GuestBoot> {
-  const images = resolve(opts.imageDir ?? join(process.cwd(), '.cache', 'guests'), opts.stack);
+  const images = resolve(
+    opts.imageDir ?? process.env.GUEST_CACHE ?? join(process.cwd(), '.cache', 'guests'),
+    opts.stack,
+  );
   for (const file of ['rootfs.raw', 'vmlinuz', 'initrd.img']) {
     if (!existsSync(join(images, file))) {
       throw new Error(`guest image ${join(images, file)} missing: run make guest-images`);
