@@ -6,7 +6,8 @@
 // Knobs: GUEST_STACKS=nm,networkd (subset), GUEST_PARALLEL (boots at a time),
 // GUEST_BOOT_TIMEOUT_MS, GUEST_VM=own (test/guests/testdata/vm.yaml: user data with
 // write_files and runcmd), GUEST_CLOUDINIT=handwritten (the reference cloud-init in
-// handwritten.ts instead of the engine's, to check the guest mechanics alone).
+// handwritten.ts instead of the engine's, to check the guest mechanics alone),
+// GUEST_CONTROL=0 (no control boot without the injection). See docs/guests.md.
 import { strict as assert } from 'node:assert';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -28,9 +29,13 @@ const STACK_SERVICES: Record<Stack, string[]> = {
   netplan: ['systemd-networkd', 'systemd-resolved'],
   ifupdown: ['networking'],
 };
+function isStack(name: string): name is Stack {
+  if ((STACKS as readonly string[]).includes(name)) return true;
+  throw new Error(`GUEST_STACKS: unknown stack ${name} (known: ${STACKS.join(', ')})`);
+}
 const HANDWRITTEN_MACS: [string, string] = ['02:6b:76:00:00:01', '02:6b:76:00:01:01'];
 
-const stacks = (process.env.GUEST_STACKS?.split(',') ?? [...STACKS]).map((s) => s.trim()) as Stack[];
+const stacks = (process.env.GUEST_STACKS?.split(',') ?? [...STACKS]).map((s) => s.trim()).filter(isStack);
 const parallel = Number(process.env.GUEST_PARALLEL ?? 5);
 const timeoutMs = Number(process.env.GUEST_BOOT_TIMEOUT_MS ?? 720_000);
 const control = process.env.GUEST_CONTROL !== '0';
