@@ -64,9 +64,17 @@ mkdir -p "$cache/debs/partial" "$cache/work"
 MIRROR=$(mirror)
 NICE=(nice -n 10)
 
+# One build at a time per cache; and no mount left over from a killed build, so that
+# removing a stale tree never reaches through a bind mount into the shared .deb cache.
+exec 9>"$cache/.lock"
+flock 9
+for tree in "$cache"/work/*/; do
+  umount -l "${tree}var/cache/apt/archives" "${tree}proc" 2>/dev/null || true
+done
+
 mounts=()
 cleanup() {
-  local m
+  local i
   for ((i = ${#mounts[@]} - 1; i >= 0; i--)); do umount -l "${mounts[i]}" 2>/dev/null || true; done
   mounts=()
 }
