@@ -26,7 +26,10 @@ export default tseslint.config(
     files: ['src/**/*.ts'],
     ignores: ['src/config/**', 'src/cli/**'],
     rules: {
-      'no-restricted-properties': ['error', { object: 'process', property: 'env', message: 'read settings in src/config only' }],
+      'no-restricted-properties': [
+        'error',
+        { object: 'process', property: 'env', message: 'read settings in src/config only' },
+      ],
     },
   },
 );
