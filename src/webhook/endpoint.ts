@@ -24,6 +24,14 @@ export type RequestListener = (req: IncomingMessage, res: ServerResponse) => voi
 
 export function createAdmissionEndpoint(deps: EndpointDeps): RequestListener {
   const { logger, metrics, limits } = deps;
+  // Label children bound once: observe/inc on a child skips hashing the label set per review.
+  const ok = metrics.reviewDuration.labels('200');
+  const byOutcome = new Map<string, ReturnType<typeof metrics.decisions.labels>>();
+  const decided = (outcome: string) => {
+    let child = byOutcome.get(outcome);
+    if (!child) byOutcome.set(outcome, (child = metrics.decisions.labels(outcome)));
+    child.inc();
+  };
   const refuse = (res: ServerResponse, start: number, err: unknown, bodyRead: boolean) => {
     const known = err instanceof TransportError || err instanceof BadReviewError;
     const status = err instanceof TransportError ? err.status : known ? 400 : 500;
@@ -48,8 +56,8 @@ export function createAdmissionEndpoint(deps: EndpointDeps): RequestListener {
     const result = deps.handler(review.request);
     send(res, 200, JSON.stringify(toReview(result.response)), deps.draining?.() === true);
     const durationMs = performance.now() - start;
-    metrics.reviewDuration.observe({ code: '200' }, durationMs / 1000);
-    metrics.decisions.inc({ outcome: result.outcome });
+    ok.observe(durationMs / 1000);
+    decided(result.outcome);
     const fields = reviewLogFields(review.request, result, durationMs);
     if (result.outcome === 'errored') logger.error(fields, 'admission review failed');
     else logger.info(fields, 'admission review');
