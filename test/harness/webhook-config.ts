@@ -1,5 +1,7 @@
-// The MutatingWebhookConfiguration that sends VirtualMachine creates and updates in opted-in
-// namespaces to our webhook, at a URL (no in-cluster Service when the webhook runs locally).
+// The MutatingWebhookConfiguration that sends VirtualMachine creates in opted-in namespaces to our
+// webhook, at a URL (no in-cluster Service when the webhook runs locally). CREATE only by default:
+// injection is a create-time decision, and a running VM's spec must not change under it on an
+// unrelated update. `operations` can still add UPDATE.
 import {
   AdmissionregistrationV1Api,
   type KubeConfig,
@@ -33,7 +35,7 @@ export function mutatingWebhookConfiguration(reg: WebhookRegistration): V1Mutati
           {
             apiGroups: ['kubevirt.io'],
             apiVersions: ['v1'],
-            operations: reg.operations ?? ['CREATE', 'UPDATE'],
+            operations: reg.operations ?? ['CREATE'],
             resources: ['virtualmachines'],
             scope: 'Namespaced',
           },
