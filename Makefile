@@ -15,13 +15,14 @@ node_modules: package-lock.json
 
 deps: node_modules ## install npm dependencies
 
-TS_SOURCES := $(shell find src test bench hack -name '*.ts' 2>/dev/null) tsconfig.json package-lock.json
+TS_SOURCES := $(shell find src test bench hack -name '*.ts' 2>/dev/null) tsconfig.json package-lock.json Makefile
 
 build: dist/.stamp ## compile TypeScript to dist/ (again only when a source changed)
 
 dist/.stamp: node_modules $(TS_SOURCES)
 	rm -rf dist
 	node_modules/.bin/tsc -p tsconfig.json
+	chmod +x dist/src/cli/main.js
 	@touch $@
 
 lint: node_modules ## eslint, prettier and the type-check

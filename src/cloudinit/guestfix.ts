@@ -14,6 +14,7 @@ export interface SecondaryNic {
 
 export const NM_PROFILE_PREFIX = 'kubevirt-net-injector-';
 export const DHCLIENT_HOOK = '/etc/dhcp/dhclient-enter-hooks.d/kubevirt-net-injector';
+export const SYSCTL_FILE = '/etc/sysctl.d/90-kubevirt-net-injector.conf';
 
 export function nmProfileId(nic: SecondaryNic): string {
   return `${NM_PROFILE_PREFIX}${nic.device}`;
@@ -21,6 +22,11 @@ export function nmProfileId(nic: SecondaryNic): string {
 
 export function nmKeyfilePath(nic: SecondaryNic): string {
   return `/etc/NetworkManager/system-connections/${nmProfileId(nic)}.nmconnection`;
+}
+
+/** Sorts before cloud-init's and netplan's `10-*` files: networkd uses the first match. */
+export function networkdPath(nic: SecondaryNic): string {
+  return `/etc/systemd/network/05-kubevirt-net-injector-${nic.device}.network`;
 }
 
 export function ifcfgPath(nic: SecondaryNic): string {
@@ -83,6 +89,32 @@ function ifcfg(nic: SecondaryNic): string {
   ].join('\n');
 }
 
+function networkd(nic: SecondaryNic): string {
+  // Also covers IPv6: router advertisements on the L2 network must not add a default route or
+  // name servers either (UseGateway= in [IPv6AcceptRA] needs systemd 250; Debian 12 has 252).
+  return [
+    '[Match]',
+    `MACAddress=${nic.mac}`,
+    '[Network]',
+    'DHCP=ipv4',
+    '[DHCPv4]',
+    'UseRoutes=false',
+    'UseGateway=false',
+    'UseDNS=false',
+    'UseDomains=false',
+    '[IPv6AcceptRA]',
+    'UseGateway=false',
+    'UseDNS=false',
+    'UseDomains=false',
+    '',
+  ].join('\n');
+}
+
+/** Kernel-handled router advertisements (ifupdown): keep SLAAC, drop the default router. */
+function sysctl(nic: SecondaryNic): string {
+  return `net.ipv6.conf.${nic.device}.accept_ra_defrtr = 0\n`;
+}
+
 function dhclientHook(nic: SecondaryNic): string {
   // Sourced by dhclient-script before it configures a lease: for our NIC, forget the router,
   // static routes and name servers the DHCP server offered, keep the address.
@@ -98,10 +130,13 @@ function dhclientHook(nic: SecondaryNic): string {
 /** First boot only: the stack already brought the NIC up with the DHCP defaults; re-apply. */
 function applyScript(nic: SecondaryNic): string {
   return [
+    `d=$(grep -l '^${nic.mac}$' /sys/class/net/*/address | head -n 1 | cut -d / -f 5)`,
     'if command -v nmcli >/dev/null 2>&1 && nmcli -t -f RUNNING general 2>/dev/null | grep -qx running; then',
     `  nmcli connection reload; nmcli connection up ${nmProfileId(nic)}`,
     'elif command -v ifup >/dev/null 2>&1 && [ -f /etc/network/interfaces ]; then',
-    '  ifdown -a --exclude=lo; ifup -a --exclude=lo',
+    '  sysctl -q -w "net.ipv6.conf.$d.accept_ra_defrtr=0"; ifdown -a --exclude=lo; ifup -a --exclude=lo',
+    'elif systemctl -q is-active systemd-networkd 2>/dev/null; then',
+    '  networkctl reload; networkctl reconfigure "$d"',
     'elif command -v ifup >/dev/null 2>&1 && [ -x /etc/init.d/network ]; then',
     '  /etc/init.d/network restart',
     'fi',
@@ -121,9 +156,15 @@ function render(nic: SecondaryNic): string {
     `- path: ${ifcfgPath(nic)}`,
     '  content: |',
     indent(ifcfg(nic), 4).trimEnd(),
+    `- path: ${networkdPath(nic)}`,
+    '  content: |',
+    indent(networkd(nic), 4).trimEnd(),
     `- path: ${DHCLIENT_HOOK}`,
     '  content: |',
     indent(dhclientHook(nic), 4).trimEnd(),
+    `- path: ${SYSCTL_FILE}`,
+    '  content: |',
+    indent(sysctl(nic), 4).trimEnd(),
     'runcmd:',
     '- - sh',
     '  - -c',

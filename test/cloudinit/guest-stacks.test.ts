@@ -64,10 +64,12 @@ function networkdView(files: Map<string, GuestFile>, nic: Nic): NicView | undefi
     if (!matches) continue;
     const useRoutes = kv.get('DHCPv4.UseRoutes');
     const useGateway = kv.get('DHCPv4.UseGateway') ?? useRoutes; // systemd >= 246 default
+    // Router advertisements count too: an IPv6 default route or RDNSS servers from eth1 are
+    // the same hazard (networkd accepts RAs by default).
     return {
       dhcp: ['ipv4', 'yes', 'true'].includes(kv.get('Network.DHCP') ?? ''),
-      defaultRoute: !falsy(useGateway),
-      dns: !falsy(kv.get('DHCPv4.UseDNS')),
+      defaultRoute: !falsy(useGateway) || !falsy(kv.get('IPv6AcceptRA.UseGateway')),
+      dns: !falsy(kv.get('DHCPv4.UseDNS')) || !falsy(kv.get('IPv6AcceptRA.UseDNS')),
       from: path,
     };
   }
