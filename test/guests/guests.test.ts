@@ -193,6 +193,17 @@ describe(`guest boots under QEMU (Debian 12, cloud-init from the ${source})`, fu
         assert.deepEqual(viaEth1, [], `a route via eth1's router:\n${table}`);
       });
 
+      it('takes no IPv6 default route from router advertisements on eth1', function () {
+        // QEMU's user network advertises a router (fec0:3::2) and its DNS (fec0:3::3) on eth1 too.
+        const table = boot.routes6.map((r) => r.raw).join('\n');
+        const viaEth1 = boot.routes6
+          .filter((r) => r.dst === 'default')
+          .flatMap((r) => r.nexthops)
+          .filter((h) => h.dev === eth1);
+        assert.deepEqual(viaEth1, [], `an IPv6 default route on ${eth1}:\n${table}`);
+        assert.ok(!boot.nameservers.includes('fec0:3::3'), `resolv.conf:\n${boot.resolvConf}`);
+      });
+
       it("resolves with eth0's DNS (10.0.2.3) and never eth1's (10.0.3.3)", function () {
         assert.ok(boot.nameservers.includes(PRIMARY.dns), `resolv.conf:\n${boot.resolvConf}`);
         assert.ok(!boot.nameservers.includes(SECONDARY.dns), `resolv.conf:\n${boot.resolvConf}`);
