@@ -3,7 +3,7 @@
 // this part writes each stack's own "address only" setting for the secondary NIC, matched by
 // MAC, and on first boot makes the running stack apply it (the NICs are already up by the time
 // user data runs). Files for stacks a guest does not have are inert there.
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 
 export interface SecondaryNic {
   /** Lower-case colon MAC the guest sees on the secondary NIC. */
@@ -35,7 +35,7 @@ export function ifcfgPath(nic: SecondaryNic): string {
 
 /** A name-based UUID (RFC 4122 version 5 layout) so the same NIC always gets the same profile. */
 function profileUuid(nic: SecondaryNic): string {
-  const h = createHash('sha1').update(`kubevirt-net-injector\u0000${nic.mac}`).digest();
+  const h = hash('sha1', `kubevirt-net-injector\u0000${nic.mac}`, 'buffer');
   h[6] = (h[6]! & 0x0f) | 0x50;
   h[8] = (h[8]! & 0x3f) | 0x80;
   const x = h.subarray(0, 16).toString('hex');

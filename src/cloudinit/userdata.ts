@@ -1,5 +1,6 @@
 // Adding our part to whatever user data the VM already has, without changing a byte of it:
 // the original becomes the first part of a multipart/mixed message, ours the second.
+import { isUtf8 } from 'node:buffer';
 import { gunzipSync } from 'node:zlib';
 
 export const BOUNDARY = '==kubevirt-net-injector==';
@@ -12,17 +13,6 @@ const GZIP_MAGIC = [0x1f, 0x8b];
 
 export function isGzip(bytes: Uint8Array): boolean {
   return bytes.length >= 2 && bytes[0] === GZIP_MAGIC[0] && bytes[1] === GZIP_MAGIC[1];
-}
-
-const STRICT_UTF8 = new TextDecoder('utf-8', { fatal: true });
-
-function isUtf8(bytes: Uint8Array): boolean {
-  try {
-    STRICT_UTF8.decode(bytes);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** What cloud-init would see. Returns undefined for binary data that is neither gzip nor text. */

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 
 /**
  * A locally administered unicast MAC address derived from `seed` and `salt`: the same VM and
@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
  */
 export function deriveMac(seed: string, salt: string, taken: ReadonlySet<string> = new Set()): string {
   for (let attempt = 0; ; attempt++) {
-    const digest = createHash('sha256').update(`${seed}\u0000${salt}\u0000${attempt}`).digest();
+    const digest = hash('sha256', `${seed}\u0000${salt}\u0000${attempt}`, 'buffer');
     const bytes = [...digest.subarray(0, 6)];
     bytes[0] = (bytes[0]! & 0xfc) | 0x02; // unicast, locally administered
     const mac = bytes.map((b) => b.toString(16).padStart(2, '0')).join(':');
