@@ -13,7 +13,7 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { CoreV1Api, CustomObjectsApi, DiscoveryV1Api, Watch } from '@kubernetes/client-node';
 import type { KubeConfig } from '@kubernetes/client-node';
-import { SERVICE_SELECTOR, SLICE_SELECTOR, withSharedAgents } from '../../src/controller/kube.js';
+import { withSharedAgents } from '../../src/controller/kube.js';
 import { startControlPlane, startCoreDNS, waitFor } from '../../test/harness/index.js';
 import { seedVm } from '../../test/sim/vms.js';
 import type { VirtualMachine, VirtualMachineInstance } from '../../src/controller/types.js';
@@ -133,18 +133,16 @@ async function stopProcess(child: ChildProcess): Promise<void> {
 }
 
 /**
- * How many objects match, from a list with limit=1 (1 + remainingItemCount). A watch would be
- * cheaper, but the apiserver closes watchers that fall behind a burst of 20,000 events.
+ * How many slices and Services the namespace holds (it holds only ours), from lists with
+ * limit=1: 1 + remainingItemCount (the apiserver leaves that count out when a label selector
+ * is given). A watch would be cheaper, but the apiserver closes watchers that fall behind a
+ * burst of 20,000 events.
  */
 async function countMatching(kc: KubeConfig, namespace: string): Promise<number> {
   const count = (l: { items: unknown[]; metadata?: { remainingItemCount?: number } }) =>
     l.items.length + (l.metadata?.remainingItemCount ?? 0);
-  const slices = await kc
-    .makeApiClient(DiscoveryV1Api)
-    .listNamespacedEndpointSlice({ namespace, limit: 1, labelSelector: SLICE_SELECTOR });
-  const services = await kc
-    .makeApiClient(CoreV1Api)
-    .listNamespacedService({ namespace, limit: 1, labelSelector: SERVICE_SELECTOR });
+  const slices = await kc.makeApiClient(DiscoveryV1Api).listNamespacedEndpointSlice({ namespace, limit: 1 });
+  const services = await kc.makeApiClient(CoreV1Api).listNamespacedService({ namespace, limit: 1 });
   return Math.min(count(slices), count(services));
 }
 

@@ -64,7 +64,9 @@ export async function startController(deps: ControllerDeps): Promise<RunningCont
   const { logger, settings } = deps;
   const kc = withSharedAgents(deps.kubeConfig);
   const metrics = controllerMetrics(deps.registry);
-  const src = sources(kc, settings.namespace);
+  const asVm = (o: KubernetesObject) => slimVm(o as VirtualMachine) as unknown as KubernetesObject;
+  const asVmi = (o: KubernetesObject) => slimVmi(o as VirtualMachineInstance) as unknown as KubernetesObject;
+  const src = sources(kc, settings.namespace, { vm: asVm, vmi: asVmi });
   const watch = new Watch(kc);
   const make = <T extends KubernetesObject>(name: string, source: Source<T>, transform: (obj: T) => T) =>
     new ResilientInformer<T>({
@@ -78,8 +80,6 @@ export async function startController(deps: ControllerDeps): Promise<RunningCont
       logger,
       onRestart: (reason) => metrics.watchRestart(name, reason),
     });
-  const asVm = (o: KubernetesObject) => slimVm(o as VirtualMachine) as unknown as KubernetesObject;
-  const asVmi = (o: KubernetesObject) => slimVmi(o as VirtualMachineInstance) as unknown as KubernetesObject;
   const vms = make('virtualmachines', src.vms, asVm);
   const vmis = make('virtualmachineinstances', src.vmis, asVmi);
   const services = make('services', src.services, withoutManagedFields);

@@ -62,29 +62,65 @@ export function withSharedAgents(kc: KubeConfig, maxSockets = 16): KubeConfig {
 
 const nsPath = (namespace: string | undefined) => (namespace ? `/namespaces/${namespace}` : '');
 
+type Page = {
+  items: KubernetesObject[];
+  metadata?: { resourceVersion?: string; continue?: string; _continue?: string };
+};
+
+/**
+ * Lists in pages of `PAGE_SIZE` (as client-go's reflector does), slimming each page before
+ * the next arrives: the whole list of 10,000 VMs never sits in memory at full size.
+ */
+export const PAGE_SIZE = 500;
+async function pagedList<T extends KubernetesObject>(
+  fetchPage: (cont: string | undefined) => Promise<Page>,
+  transform: (obj: T) => T,
+): Promise<KubernetesListObject<T>> {
+  const items: T[] = [];
+  let cont: string | undefined;
+  let resourceVersion: string | undefined;
+  do {
+    const page = await fetchPage(cont);
+    resourceVersion ??= page.metadata?.resourceVersion;
+    for (const item of page.items) items.push(transform(item as T));
+    cont = page.metadata?.continue ?? page.metadata?._continue ?? undefined;
+  } while (cont);
+  return { metadata: { resourceVersion }, items };
+}
+
 /** KubeVirt objects through the custom-objects API (plain JSON, no typed model). */
 function kubevirtSource<T extends KubernetesObject>(
   kc: KubeConfig,
   plural: string,
-  namespace?: string,
+  namespace: string | undefined,
+  transform: (obj: T) => T,
 ): Source<T> {
   const api = kc.makeApiClient(CustomObjectsApi);
-  const base = { group: 'kubevirt.io', version: 'v1', plural };
+  const base = { group: 'kubevirt.io', version: 'v1', plural, limit: PAGE_SIZE };
   return {
     path: `/apis/kubevirt.io/v1${nsPath(namespace)}/${plural}`,
-    list: async () =>
-      (namespace
-        ? await api.listNamespacedCustomObject({ ...base, namespace })
-        : await api.listClusterCustomObject(base)) as KubernetesListObject<T>,
+    list: () =>
+      pagedList<T>(
+        async (cont) =>
+          (namespace
+            ? await api.listNamespacedCustomObject({ ...base, namespace, _continue: cont })
+            : await api.listClusterCustomObject({ ...base, _continue: cont })) as Page,
+        transform,
+      ),
   };
 }
 
-export function sources(kc: KubeConfig, namespace?: string) {
+export interface SourceTransforms {
+  vm: (obj: KubernetesObject) => KubernetesObject;
+  vmi: (obj: KubernetesObject) => KubernetesObject;
+}
+
+export function sources(kc: KubeConfig, namespace: string | undefined, transforms: SourceTransforms) {
   const core = kc.makeApiClient(CoreV1Api);
   const discovery = kc.makeApiClient(DiscoveryV1Api);
   return {
-    vms: kubevirtSource<KubernetesObject>(kc, 'virtualmachines', namespace),
-    vmis: kubevirtSource<KubernetesObject>(kc, 'virtualmachineinstances', namespace),
+    vms: kubevirtSource<KubernetesObject>(kc, 'virtualmachines', namespace, transforms.vm),
+    vmis: kubevirtSource<KubernetesObject>(kc, 'virtualmachineinstances', namespace, transforms.vmi),
     services: {
       path: `/api/v1${nsPath(namespace)}/services`,
       labelSelector: SERVICE_SELECTOR,
