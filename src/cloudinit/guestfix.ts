@@ -1,15 +1,20 @@
 // The cloud-config part we add to a guest's user data. Network data alone fixes only netplan
 // and networkd guests (DOMAIN.md: NetworkManager, ifcfg and ifupdown drop dhcp4-overrides), so
-// this part writes each stack's own "address only" setting for the secondary NIC, matched by
-// MAC, and on first boot makes the running stack apply it (the NICs are already up by the time
-// user data runs). Files for stacks a guest does not have are inert there.
+// this part writes each stack's own "address only" setting for the secondary NIC and on first
+// boot makes the running stack apply it (the NICs are already up by the time user data runs).
+// Files for stacks a guest does not have are inert there.
+//
+// Which NIC: when our network data names it (set-name by MAC; cloud-init re-applies the name
+// on every boot), the files match that name, so the part is the same for every VM and is
+// rendered once per device name. When something else owns the network config (ConfigDrive,
+// network data in a Secret), the files match the NIC's MAC instead.
 import { hash } from 'node:crypto';
 
 export interface SecondaryNic {
-  /** Lower-case colon MAC the guest sees on the secondary NIC. */
-  mac: string;
-  /** Device name the network data gives it (`eth1`). */
+  /** Device name the network data gives the NIC (`eth1`). */
   device: string;
+  /** Match by this lower-case MAC instead of by name (the NIC is not renamed by our network data). */
+  mac?: string;
 }
 
 export const NM_PROFILE_PREFIX = 'kubevirt-net-injector-';
@@ -35,7 +40,7 @@ export function ifcfgPath(nic: SecondaryNic): string {
 
 /** A name-based UUID (RFC 4122 version 5 layout) so the same NIC always gets the same profile. */
 function profileUuid(nic: SecondaryNic): string {
-  const h = hash('sha1', `kubevirt-net-injector\u0000${nic.mac}`, 'buffer');
+  const h = hash('sha1', `kubevirt-net-injector\u0000${nic.mac ?? nic.device}`, 'buffer');
   h[6] = (h[6]! & 0x0f) | 0x50;
   h[8] = (h[8]! & 0x3f) | 0x80;
   const x = h.subarray(0, 16).toString('hex');
@@ -56,9 +61,9 @@ function nmKeyfile(nic: SecondaryNic): string {
     `id=${nmProfileId(nic)}`,
     `uuid=${profileUuid(nic)}`,
     'type=ethernet',
+    ...(nic.mac ? [] : [`interface-name=${nic.device}`]),
     'autoconnect-priority=100',
-    '[ethernet]',
-    `mac-address=${nic.mac.toUpperCase()}`,
+    ...(nic.mac ? ['[ethernet]', `mac-address=${nic.mac.toUpperCase()}`] : []),
     '[ipv4]',
     'method=auto',
     'never-default=true',
@@ -76,7 +81,7 @@ function nmKeyfile(nic: SecondaryNic): string {
 function ifcfg(nic: SecondaryNic): string {
   return [
     `DEVICE=${nic.device}`,
-    `HWADDR=${nic.mac}`,
+    ...(nic.mac ? [`HWADDR=${nic.mac}`] : []),
     'TYPE=Ethernet',
     'ONBOOT=yes',
     'BOOTPROTO=dhcp',
@@ -94,7 +99,7 @@ function networkd(nic: SecondaryNic): string {
   // name servers either (UseGateway= in [IPv6AcceptRA] needs systemd 250; Debian 12 has 252).
   return [
     '[Match]',
-    `MACAddress=${nic.mac}`,
+    nic.mac ? `MACAddress=${nic.mac}` : `Name=${nic.device}`,
     '[Network]',
     'DHCP=ipv4',
     '[DHCPv4]',
@@ -118,8 +123,11 @@ function sysctl(nic: SecondaryNic): string {
 function dhclientHook(nic: SecondaryNic): string {
   // Sourced by dhclient-script before it configures a lease: for our NIC, forget the router,
   // static routes and name servers the DHCP server offered, keep the address.
+  const test = nic.mac
+    ? `"$(cat /sys/class/net/$interface/address 2>/dev/null)" = "${nic.mac}"`
+    : `"$interface" = "${nic.device}"`;
   return [
-    `if [ "$(cat /sys/class/net/$interface/address 2>/dev/null)" = "${nic.mac}" ]; then`,
+    `if [ ${test} ]; then`,
     '  unset new_routers new_static_routes new_rfc3442_classless_static_routes',
     '  unset new_domain_name_servers new_domain_search new_domain_name',
     'fi',
@@ -130,7 +138,9 @@ function dhclientHook(nic: SecondaryNic): string {
 /** First boot only: the stack already brought the NIC up with the DHCP defaults; re-apply. */
 function applyScript(nic: SecondaryNic): string {
   return [
-    `d=$(grep -l '^${nic.mac}$' /sys/class/net/*/address | head -n 1 | cut -d / -f 5)`,
+    nic.mac
+      ? `d=$(grep -l '^${nic.mac}$' /sys/class/net/*/address | head -n 1 | cut -d / -f 5)`
+      : `d=${nic.device}`,
     'if command -v nmcli >/dev/null 2>&1 && nmcli -t -f RUNNING general 2>/dev/null | grep -qx running; then',
     `  nmcli connection reload; nmcli connection up ${nmProfileId(nic)}`,
     'elif command -v ifup >/dev/null 2>&1 && [ -f /etc/network/interfaces ]; then',
@@ -147,7 +157,7 @@ function applyScript(nic: SecondaryNic): string {
 function render(nic: SecondaryNic): string {
   return [
     '#cloud-config',
-    `# kubevirt-net-injector: ${nic.device} (${nic.mac}) takes DHCP, never the default route or DNS`,
+    `# kubevirt-net-injector: ${nic.device}${nic.mac ? ` (${nic.mac})` : ''} takes DHCP, never the default route or DNS`,
     'write_files:',
     `- path: ${nmKeyfilePath(nic)}`,
     "  permissions: '0600'",
@@ -174,22 +184,13 @@ function render(nic: SecondaryNic): string {
   ].join('\n');
 }
 
-// Rendered once with placeholders; a VM only substitutes its NIC (this runs on every admission).
-const MAC = '\u0000mac\u0000';
-const DEVICE = '\u0000device\u0000';
-const UUID = '\u0000uuid\u0000';
-const MAC_UPPER = MAC.toUpperCase();
-const TEMPLATE = render({ mac: MAC, device: DEVICE })
-  .split(profileUuid({ mac: MAC, device: DEVICE }))
-  .join(UUID);
+// Name-matched parts are the same for every VM: rendered once per device name (eth1, eth2, …).
+const byDevice = new Map<string, string>();
 
 /** The `#cloud-config` document; lists merge after the user's (see userdata.ts Merge-Type). */
 export function guestFixCloudConfig(nic: SecondaryNic): string {
-  return TEMPLATE.replaceAll(MAC, nic.mac)
-    .replaceAll(MAC_UPPER, nic.mac.toUpperCase())
-    .replaceAll(DEVICE, nic.device)
-    .replaceAll(UUID, profileUuid(nic));
+  if (nic.mac) return render(nic);
+  let text = byDevice.get(nic.device);
+  if (text === undefined) byDevice.set(nic.device, (text = render(nic)));
+  return text;
 }
-
-/** The same document rendered directly, without the template (the template is tested against it). */
-export const renderGuestFix = render;

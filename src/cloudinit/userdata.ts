@@ -74,11 +74,15 @@ function originalPart(bytes: Uint8Array, kind: UserDataKind): string {
   return `${headers.join('\n')}\n\n${body}`;
 }
 
+/** What follows our part: the closing delimiter. */
+export const WRAP_TAIL = `\n--${BOUNDARY}--\n`;
+
 /**
- * multipart/mixed: the user's data untouched (cloud-init detects its type as it would alone,
- * text/plain tells it to look), then our cloud-config with a Merge-Type header.
+ * multipart/mixed up to our part's body: the user's data untouched (cloud-init detects its
+ * type as it would alone, text/plain tells it to look), then our part's headers, with a
+ * Merge-Type so our lists append to the user's.
  */
-export function wrapUserData(original: Uint8Array, kind: UserDataKind, ours: string): string {
+export function wrapHead(original: Uint8Array, kind: UserDataKind): string {
   const delimiter = `--${BOUNDARY}`;
   return [
     `Content-Type: multipart/mixed; boundary="${BOUNDARY}"`,
@@ -93,8 +97,16 @@ export function wrapUserData(original: Uint8Array, kind: UserDataKind, ours: str
     `Merge-Type: ${MERGE_TYPE}`,
     'Content-Disposition: attachment; filename="kubevirt-net-injector.cfg"',
     '',
-    ours.replace(/\n$/, ''),
-    `${delimiter}--`,
     '',
   ].join('\n');
+}
+
+/** Our part's body as it goes after wrapHead (the closing delimiter included). */
+export function wrapBody(ours: string): string {
+  return ours.replace(/\n$/, '') + WRAP_TAIL;
+}
+
+/** The whole multipart/mixed message: wrapHead + wrapBody. */
+export function wrapUserData(original: Uint8Array, kind: UserDataKind, ours: string): string {
+  return wrapHead(original, kind) + wrapBody(ours);
 }

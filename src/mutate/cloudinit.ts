@@ -1,9 +1,9 @@
 // The VM side of the guest fix: find (or add) the cloud-init volume, add our part to its user
 // data and our NIC to its network data, within KubeVirt's size limits.
-import { gzipSync } from 'node:zlib';
-import { guestFixCloudConfig } from '../cloudinit/guestfix.js';
+import { guestFixCloudConfig, type SecondaryNic } from '../cloudinit/guestfix.js';
+import { gzip, gzipShared, storedGzip } from '../cloudinit/gzip.js';
 import { generateNetworkData, mergeNetworkData, type Nic } from '../cloudinit/networkdata.js';
-import { classify, isOurWrapper, wrapUserData } from '../cloudinit/userdata.js';
+import { classify, isOurWrapper, wrapBody, wrapHead } from '../cloudinit/userdata.js';
 import { freeName } from './names.js';
 import { isObj, Paths, type Draft, type Named, type Obj, type VmView } from './vm.js';
 
@@ -62,23 +62,38 @@ function readField(
   return { absent: true };
 }
 
-/** Sets the field pair to `text`: plain when it fits, else gzip+base64 (cloud-init unpacks it). */
-function writeUserData(source: Obj, text: string, wasBase64: boolean): boolean {
-  const bytes = Buffer.from(text, 'utf8');
-  if (bytes.length <= KUBEVIRT_INLINE_LIMIT) {
-    if (wasBase64) source['userDataBase64'] = bytes.toString('base64');
-    else source['userData'] = text;
-    if (wasBase64) delete source['userData'];
-    else delete source['userDataBase64'];
-    return true;
+/**
+ * The encoding of `head + body` that fits KubeVirt's limit: plain text when it fits; else
+ * gzip, as two members when the body is shared (head stored, body compressed once) or as one;
+ * undefined when even that is too large.
+ */
+function encodeUserData(
+  head: string,
+  body: string,
+  shared: boolean,
+): { text: string } | { gz: Buffer } | undefined {
+  const text = head + body;
+  if (Buffer.byteLength(text, 'utf8') <= KUBEVIRT_INLINE_LIMIT) return { text };
+  if (shared) {
+    const members = Buffer.concat([storedGzip(Buffer.from(head, 'utf8')), gzipShared(body)]);
+    if (members.length <= KUBEVIRT_INLINE_LIMIT) return { gz: members };
   }
-  // A 4 KiB window covers what fits in 2 KiB compressed and keeps zlib's per-call setup small;
-  // level 6 compresses this text within a few bytes of level 9 at two thirds of the time.
-  const packed = gzipSync(bytes, { level: 6, windowBits: 12, memLevel: 5 });
-  if (packed.length > KUBEVIRT_INLINE_LIMIT) return false;
-  source['userDataBase64'] = packed.toString('base64');
-  delete source['userData'];
-  return true;
+  const packed = gzip(Buffer.from(text, 'utf8'));
+  return packed.length <= KUBEVIRT_INLINE_LIMIT ? { gz: packed } : undefined;
+}
+
+/** Sets the field pair: plain text in the field the user used, gzip in userDataBase64. */
+function writeUserData(source: Obj, encoded: { text: string } | { gz: Buffer }, wasBase64: boolean): void {
+  if ('gz' in encoded) {
+    source['userDataBase64'] = encoded.gz.toString('base64');
+    delete source['userData'];
+  } else if (wasBase64) {
+    source['userDataBase64'] = Buffer.from(encoded.text, 'utf8').toString('base64');
+    delete source['userData'];
+  } else {
+    source['userData'] = encoded.text;
+    delete source['userDataBase64'];
+  }
 }
 
 function writeNetworkData(source: Obj, text: string, asBase64: boolean): boolean {
@@ -97,20 +112,16 @@ const LIMIT_HINT = `over KubeVirt's ${KUBEVIRT_INLINE_LIMIT}-byte inline limit; 
 export function patchCloudInit(view: VmView, draft: Draft, plan: CloudInitPlan): CloudInitOutcome {
   const warnings: string[] = [];
   const found = findSource(view.volumes);
-  const ours = (device: string): string => guestFixCloudConfig({ mac: plan.secondaryMac, device });
+  const primary: Nic | undefined = plan.primary && { mac: plan.primary.mac, device: PRIMARY_DEVICE };
 
   if (!found) {
-    const primary: Nic | undefined = plan.primary && { mac: plan.primary.mac, device: PRIMARY_DEVICE };
-    const secondary: Nic = { mac: plan.secondaryMac, device: SECONDARY_DEVICE };
+    const nic: SecondaryNic = { device: SECONDARY_DEVICE };
+    const encoded = encodeUserData('', guestFixCloudConfig(nic), true);
+    const source: Obj = { networkData: generateNetworkData(primary, { mac: plan.secondaryMac, ...nic }) };
+    if (encoded) writeUserData(source, encoded, false);
     const taken = new Set([...view.volumes, ...view.disks].map((v) => v.name));
     const name = freeName('cloudinitdisk', taken);
-    draft.list(Paths.volumes).push({
-      name,
-      cloudInitNoCloud: {
-        userData: ours(SECONDARY_DEVICE),
-        networkData: generateNetworkData(primary, secondary),
-      },
-    });
+    draft.list(Paths.volumes).push({ name, cloudInitNoCloud: source });
     draft.list(Paths.disks).push({ name, disk: { bus: 'virtio' } });
     return { warnings, pinPrimary: primary !== undefined };
   }
@@ -119,9 +130,11 @@ export function patchCloudInit(view: VmView, draft: Draft, plan: CloudInitPlan):
   const copy: Obj = { ...source };
   draft.item(Paths.volumes, found.index)[found.key] = copy;
   let pinPrimary = false;
-  let device = SECONDARY_DEVICE;
+  // Our network data names the NIC (set-name by MAC): the guest files then match that name.
+  // Anything else owns the network config: they match the MAC.
+  let nic: SecondaryNic = { device: SECONDARY_DEVICE, mac: plan.secondaryMac };
 
-  // Network data first: it decides the secondary NIC's device name.
+  // Network data first: it decides how the guest files find the secondary NIC.
   if (found.key === 'cloudInitConfigDrive') {
     warnings.push(
       'cloud-init: ConfigDrive network data (OpenStack format) cannot say "no default route, no DNS"; ' +
@@ -135,28 +148,33 @@ export function patchCloudInit(view: VmView, draft: Draft, plan: CloudInitPlan):
   } else {
     const net = readField(source, 'networkData', 'networkDataBase64');
     if ('absent' in net) {
-      const primary: Nic | undefined = plan.primary && { mac: plan.primary.mac, device: PRIMARY_DEVICE };
-      const text = generateNetworkData(primary, { mac: plan.secondaryMac, device });
-      writeNetworkData(copy, text, false);
+      writeNetworkData(
+        copy,
+        generateNetworkData(primary, { mac: plan.secondaryMac, device: SECONDARY_DEVICE }),
+        false,
+      );
       pinPrimary = primary !== undefined;
+      nic = { device: SECONDARY_DEVICE };
     } else if ('error' in net) {
       warnings.push(`cloud-init: network data left as is: ${net.error}`);
     } else {
       const merged = mergeNetworkData(net.bytes.toString('utf8'), plan.secondaryMac);
       if ('text' in merged) {
-        device = merged.device;
         if (!writeNetworkData(copy, merged.text, net.base64)) {
           warnings.push(
             `cloud-init: network data left as is: with the secondary NIC it would be ${LIMIT_HINT}`,
           );
-        } else if (merged.version === 1) {
-          warnings.push(
-            'cloud-init: network data is version 1, which cannot drop DHCP routes and DNS; ' +
-              'netplan and systemd-networkd guests keep them (use version 2)',
-          );
+        } else {
+          nic = { device: merged.device };
+          if (merged.version === 1) {
+            warnings.push(
+              'cloud-init: network data is version 1, which cannot drop DHCP routes and DNS; ' +
+                'netplan and systemd-networkd guests keep them (use version 2)',
+            );
+          }
         }
       } else if (merged.alreadyPresent) {
-        device = merged.device;
+        nic = { device: merged.device, mac: plan.secondaryMac };
       } else {
         warnings.push(`cloud-init: network data left as is: ${merged.error}`);
       }
@@ -170,20 +188,26 @@ export function patchCloudInit(view: VmView, draft: Draft, plan: CloudInitPlan):
     );
     return { warnings, pinPrimary };
   }
+  const ours = guestFixCloudConfig(nic);
+  const shared = nic.mac === undefined;
   const user = readField(source, 'userData', 'userDataBase64');
   if ('error' in user) {
     warnings.push(`cloud-init: user data left as is: ${user.error}`);
-  } else if ('absent' in user) {
-    writeUserData(copy, ours(device), false);
-  } else {
-    const kind = classify(user.bytes);
-    if (kind === undefined) {
-      warnings.push('cloud-init: user data left as is: it is binary and not gzip');
-    } else if (!isOurWrapper(user.bytes)) {
-      if (!writeUserData(copy, wrapUserData(user.bytes, kind, ours(device)), user.base64)) {
-        warnings.push(`cloud-init: user data left as is: with the guest fix it would be ${LIMIT_HINT}`);
-      }
-    }
+    return { warnings, pinPrimary };
+  }
+  if ('absent' in user) {
+    const encoded = encodeUserData('', ours, shared);
+    if (encoded) writeUserData(copy, encoded, false);
+    else warnings.push(`cloud-init: the guest fix alone would be ${LIMIT_HINT}`);
+    return { warnings, pinPrimary };
+  }
+  const kind = classify(user.bytes);
+  if (kind === undefined) {
+    warnings.push('cloud-init: user data left as is: it is binary and not gzip');
+  } else if (!isOurWrapper(user.bytes)) {
+    const encoded = encodeUserData(wrapHead(user.bytes, kind), wrapBody(ours), shared);
+    if (encoded) writeUserData(copy, encoded, user.base64);
+    else warnings.push(`cloud-init: user data left as is: with the guest fix it would be ${LIMIT_HINT}`);
   }
   return { warnings, pinPrimary };
 }

@@ -32,6 +32,11 @@ interface Nic {
 const truthy = (v: string | undefined): boolean => v !== undefined && /^(true|yes|1)$/i.test(v);
 const falsy = (v: string | undefined): boolean => v !== undefined && /^(false|no|0)$/i.test(v);
 
+/** The NIC's MAC equals `value` (a NIC described by name only has no MAC to compare). */
+function macIs(nic: Nic, value: string | undefined): boolean {
+  return nic.mac !== undefined && value?.toLowerCase() === nic.mac;
+}
+
 function filesUnder(files: Map<string, GuestFile>, dir: string): Array<[string, GuestFile]> {
   return [...files].filter(([p]) => p.startsWith(dir));
 }
@@ -58,9 +63,7 @@ function networkdView(files: Map<string, GuestFile>, nic: Nic): NicView | undefi
   for (const [path, f] of filesUnder(files, '/etc/systemd/network/').sort(([a], [b]) => a.localeCompare(b))) {
     if (!path.endsWith('.network')) continue;
     const kv = parseKeyValues(f.content, true);
-    const matches = nic.mac
-      ? kv.get('Match.MACAddress')?.toLowerCase() === nic.mac
-      : kv.get('Match.Name') === nic.device;
+    const matches = macIs(nic, kv.get('Match.MACAddress')) || kv.get('Match.Name') === nic.device;
     if (!matches) continue;
     const useRoutes = kv.get('DHCPv4.UseRoutes');
     const useGateway = kv.get('DHCPv4.UseGateway') ?? useRoutes; // systemd >= 246 default
@@ -79,10 +82,9 @@ function networkdView(files: Map<string, GuestFile>, nic: Nic): NicView | undefi
 function nmView(files: Map<string, GuestFile>, nic: Nic): NicView | undefined {
   const profiles = filesUnder(files, '/etc/NetworkManager/system-connections/')
     .map(([path, f]) => ({ path, f, kv: parseKeyValues(f.content, true) }))
-    .filter(({ kv }) =>
-      nic.mac
-        ? kv.get('ethernet.mac-address')?.toLowerCase() === nic.mac
-        : kv.get('connection.interface-name') === nic.device,
+    .filter(
+      ({ kv }) =>
+        macIs(nic, kv.get('ethernet.mac-address')) || kv.get('connection.interface-name') === nic.device,
     )
     // NetworkManager activates the matching profile with the highest autoconnect-priority.
     .sort(
@@ -105,7 +107,7 @@ function nmView(files: Map<string, GuestFile>, nic: Nic): NicView | undefined {
 function sysconfigView(files: Map<string, GuestFile>, nic: Nic): NicView | undefined {
   for (const [path, f] of filesUnder(files, '/etc/sysconfig/network-scripts/ifcfg-')) {
     const kv = parseKeyValues(f.content);
-    const matches = nic.mac ? kv.get('HWADDR')?.toLowerCase() === nic.mac : kv.get('DEVICE') === nic.device;
+    const matches = macIs(nic, kv.get('HWADDR')) || kv.get('DEVICE') === nic.device;
     if (!matches) continue;
     return {
       dhcp: kv.get('BOOTPROTO') === 'dhcp',
@@ -130,7 +132,8 @@ function eniView(files: Map<string, GuestFile>, nic: Nic): NicView | undefined {
   if (!new RegExp(`^auto ${device}$`, 'm').test(eni)) return undefined;
   // dhclient's enter hook decides what a lease may change (proven for real in dhclient.test.ts).
   const hook = [...files].find(([p]) => p.startsWith('/etc/dhcp/dhclient-enter-hooks.d/'))?.[1].content ?? '';
-  const hooked = nic.mac !== undefined && hook.includes(`= "${nic.mac}"`);
+  const hooked =
+    (nic.mac !== undefined && hook.includes(`= "${nic.mac}"`)) || hook.includes(`"$interface" = "${device}"`);
   return {
     dhcp: new RegExp(`^iface ${device} inet dhcp$`, 'm').test(eni),
     defaultRoute: !(hooked && /unset [^\n]*\bnew_routers\b/.test(hook)),
