@@ -40,12 +40,17 @@ export async function run(args: string[]): Promise<number> {
     { mutate, settings: source.settings, logger, registry },
   );
 
+  const controller = config.withController
+    ? await startEmbeddedController(config, logger, registry)
+    : undefined;
+
   const signal = await new Promise<NodeJS.Signals>((resolve) => {
     process.once('SIGTERM', () => resolve('SIGTERM'));
     process.once('SIGINT', () => resolve('SIGINT'));
   });
   logger.info({ signal }, 'shutting down: finishing reviews in flight');
   await webhook.stop();
+  await controller?.stop();
   await source.stop();
   logger.info('stopped');
   logger.flush();
@@ -81,4 +86,34 @@ async function settingsSource(
   });
   void source.start();
   return { settings: source, stop: () => source.stop() };
+}
+
+/**
+ * `--with-controller`: the controller in the webhook's process, on the same cluster
+ * credentials, with its default settings and leader election (replicas of the webhook run
+ * one controller between them). Loaded only when asked for.
+ */
+async function startEmbeddedController(
+  config: WebhookConfig,
+  logger: Logger,
+  registry: Registry,
+): Promise<{ stop(): Promise<void> }> {
+  const { KubeConfig } = await import('@kubernetes/client-node');
+  const { parseControllerArgs } = await import('../config/controller.js');
+  const { startController } = await import('../controller/controller.js');
+  const cluster = config.cluster!;
+  const args = ['--leader-elect', ...('kubeconfig' in cluster ? ['--kubeconfig', cluster.kubeconfig] : [])];
+  const parsed = parseControllerArgs(args);
+  if (parsed.help) throw new Error('unreachable: no --help given');
+  const kc = new KubeConfig();
+  if ('kubeconfig' in cluster) kc.loadFromFile(cluster.kubeconfig);
+  else kc.loadFromCluster();
+  const controller = await startController({
+    kubeConfig: kc,
+    logger: logger.child({ component: 'controller' }),
+    registry,
+    settings: parsed.config.settings,
+  });
+  logger.info({ leaderElection: true }, 'controller started in the webhook process');
+  return controller;
 }

@@ -18,6 +18,8 @@ export interface WebhookConfig {
   logLevel: string;
   maxBodyBytes: number;
   certPollMs: number;
+  /** Also run the controller in this process (needs a cluster). */
+  withController: boolean;
 }
 
 export class ConfigError extends Error {
@@ -47,6 +49,8 @@ flags:
                        maxBodyBytes, certPollMs (flags win over the file)
   --kubeconfig FILE    read namespace opt-in and settings from this cluster
   --log-level LEVEL    trace, debug, info (default), warn, error (env LOG_LEVEL)
+  --with-controller    also run the controller (Services for VM addresses) in this
+                       process, with leader election and its default settings
   -h, --help           this text
 
 Without --kubeconfig and outside a cluster, settings are static (--network is then
@@ -94,6 +98,7 @@ export function parseWebhookArgs(
         config: { type: 'string' },
         kubeconfig: { type: 'string' },
         'log-level': { type: 'string' },
+        'with-controller': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
     }));
@@ -128,6 +133,10 @@ export function parseWebhookArgs(
 
   const cluster: WebhookConfig['cluster'] =
     kubeconfig !== undefined ? { kubeconfig } : env.KUBERNETES_SERVICE_HOST ? { inCluster: true } : undefined;
+  const withController = values['with-controller'] ?? false;
+  if (withController && !cluster) {
+    throw new ConfigError('--with-controller needs a cluster (--kubeconfig, or run in a pod)');
+  }
   if (!cluster && network === undefined) {
     throw new ConfigError('--network is required when there is no cluster (no --kubeconfig, not in a pod)');
   }
@@ -141,6 +150,7 @@ export function parseWebhookArgs(
     logLevel,
     maxBodyBytes,
     certPollMs,
+    withController,
   };
   if (network !== undefined) config.network = network;
   if (cluster) config.cluster = cluster;

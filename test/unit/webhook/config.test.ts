@@ -26,7 +26,16 @@ describe('webhook config', () => {
       logLevel: 'info',
       maxBodyBytes: 3 * 1024 * 1024,
       certPollMs: 10_000,
+      withController: false,
     });
+  });
+
+  it('runs the controller in the process only with a cluster', () => {
+    assert.throws(
+      () => config([...TLS, '--network', 'n', '--with-controller']),
+      /--with-controller needs a cluster/,
+    );
+    assert.equal(config([...TLS, '--kubeconfig', 'kc', '--with-controller']).withController, true);
   });
 
   it('reads flags: port, interface, no-cloud-init, namespace/name network', () => {
