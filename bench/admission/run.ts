@@ -4,13 +4,14 @@
 // in its own process; its CPU per review is process.cpuUsage() over the measured window.
 // Usage: node dist/bench/admission/run.js [seconds=10] [connections=32] [variants=bare,express,webhook-noop,webhook] [rounds=3]
 // Each server is measured `rounds` times, interleaved with the others; the table shows each one's median round.
-import { execFileSync, fork, type ChildProcess } from 'node:child_process';
+import { fork, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import { parse as parseYaml } from 'yaml';
+import { makeCert } from '../../test/webhook/support.js';
 
 const SECONDS = Number(process.argv[2] ?? 10);
 const CONNECTIONS = Number(process.argv[3] ?? 32);
@@ -136,34 +137,7 @@ function median(rows: Omit<Row, 'variant'>[]): Omit<Row, 'variant'> {
 
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'bench-admission-'));
-  const certFile = join(dir, 'tls.crt');
-  const keyFile = join(dir, 'tls.key');
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-nodes',
-      '-days',
-      '1',
-    ].concat([
-      '-subj',
-      '/CN=127.0.0.1',
-      '-addext',
-      'subjectAltName=IP:127.0.0.1',
-      '-keyout',
-      keyFile,
-      '-out',
-      certFile,
-    ]),
-    {
-      stdio: 'ignore',
-    },
-  );
+  const { certFile, keyFile } = makeCert(dir);
   const body = reviewBody();
   const loadBefore = loadavg();
   const rows: Row[] = [];
