@@ -2,7 +2,7 @@
 // 32 connections (autocannon), against (a) a bare node:https parse-and-allow server (the
 // floor), (b) express with express.json() parse-and-allow, (c) our webhook. Each server runs
 // in its own process; its CPU per review is process.cpuUsage() over the measured window.
-// Usage: node dist/bench/admission/run.js [seconds=10] [connections=32] [variants=bare,express,webhook-noop,webhook] [rounds=3]
+// Usage: node dist/bench/admission/run.js [seconds=10] [connections=32] [variants=bare,bare-patch,express,webhook-noop,webhook-fixed,webhook] [rounds=3]
 // Each server is measured `rounds` times, interleaved with the others; the table shows each one's median round.
 import { fork, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -21,8 +21,13 @@ const WARMUP_SECONDS = 3;
 const SERVER = fileURLToPath(new URL('./server.js', import.meta.url));
 const VARIANTS = [
   ['bare', '(a) bare node:https parse+allow (floor)'],
+  [
+    'bare-patch',
+    "(a2) bare node:https parse + a fixed answer the size of ours (floor for a mutation's answer)",
+  ],
   ['express', '(b) express 5 + express.json() parse+allow'],
   ['webhook-noop', '(c0) our webhook, engine replaced by a no-op'],
+  ['webhook-fixed', "(c1) our webhook, engine replaced by the seed VM's patch computed once"],
   ['webhook', '(c) kubevirt-net-injector webhook (mutating)'],
 ] as const;
 

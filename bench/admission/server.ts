@@ -13,6 +13,7 @@ import { staticSettingsSource } from '../../src/webhook/settings-source.js';
 import { startWebhook } from '../../src/webhook/webhook.js';
 
 type Review = { request?: { uid?: string } };
+const SETTINGS = { network: 'ovs-net-br1', interfaceName: 'l2', cloudInit: true };
 const allow = (review: Review) =>
   JSON.stringify({
     apiVersion: 'admission.k8s.io/v1',
@@ -33,6 +34,37 @@ function bare(tls: { cert: Buffer; key: Buffer }): Server {
   });
 }
 
+/**
+ * (a2) The floor for a mutating answer: node:https, parse, and answer with the patch the
+ * engine returns for the seed's VM, computed once. What the answer's size alone costs.
+ */
+function barePatch(tls: { cert: Buffer; key: Buffer }): Server {
+  let answer: string | undefined;
+  return createServer({ ...tls, keepAliveTimeout: 95_000 }, (req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const review = JSON.parse(Buffer.concat(chunks).toString('utf8')) as Review & {
+        request: { object: unknown };
+      };
+      answer ??= JSON.stringify({
+        apiVersion: 'admission.k8s.io/v1',
+        kind: 'AdmissionReview',
+        response: {
+          uid: review.request.uid,
+          allowed: true,
+          patchType: 'JSONPatch',
+          patch: Buffer.from(JSON.stringify(mutate(review.request.object, SETTINGS).patch)).toString(
+            'base64',
+          ),
+        },
+      });
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(answer) });
+      res.end(answer);
+    });
+  });
+}
+
 /** (b) express with express.json(): parse and allow. */
 function viaExpress(tls: { cert: Buffer; key: Buffer }): Server {
   const app = express();
@@ -43,11 +75,23 @@ function viaExpress(tls: { cert: Buffer; key: Buffer }): Server {
   return createServer({ ...tls, keepAliveTimeout: 95_000 }, app);
 }
 
+const noop: typeof mutate = (vm) => ({
+  vm: vm as Record<string, unknown>,
+  patch: [],
+  warnings: [],
+  decision: { outcome: 'unchanged' },
+});
+
+function fixedPatch(): typeof mutate {
+  let result: ReturnType<typeof mutate> | undefined;
+  return (vm, settings, ctx) => (result ??= mutate(vm, settings, ctx));
+}
+
 async function main(): Promise<void> {
   const [variant, certFile, keyFile] = process.argv.slice(2) as [string, string, string];
   const tls = { cert: readFileSync(certFile), key: readFileSync(keyFile) };
   let port: number;
-  if (variant === 'webhook' || variant === 'webhook-noop') {
+  if (variant === 'webhook' || variant === 'webhook-noop' || variant === 'webhook-fixed') {
     // (c) Ours, as the CLI builds it: real engine, metrics, and a JSON log line per review,
     // buffered as in the CLI, written to /dev/null (so its cost is counted, output discarded).
     const logger = createLogger({
@@ -58,23 +102,18 @@ async function main(): Promise<void> {
       {
         // webhook-noop: the same server with an engine that changes nothing, to show what the
         // transport, handler, logging and metrics cost apart from the injection itself.
-        mutate:
-          variant === 'webhook'
-            ? mutate
-            : (vm) => ({
-                vm: vm as Record<string, unknown>,
-                patch: [],
-                warnings: [],
-                decision: { outcome: 'unchanged' },
-              }),
-        settings: staticSettingsSource({ network: 'ovs-net-br1', interfaceName: 'l2', cloudInit: true }),
+        // webhook-fixed: an engine that returns the seed VM's real patch, computed once: the
+        // answer's full size and encoding without the injection's own work.
+        mutate: variant === 'webhook' ? mutate : variant === 'webhook-fixed' ? fixedPatch() : noop,
+        settings: staticSettingsSource(SETTINGS),
         logger,
         registry: new Registry(),
       },
     );
     port = webhook.address.port;
   } else {
-    const server = variant === 'bare' ? bare(tls) : viaExpress(tls);
+    const server =
+      variant === 'bare' ? bare(tls) : variant === 'bare-patch' ? barePatch(tls) : viaExpress(tls);
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     port = (server.address() as AddressInfo).port;
   }
