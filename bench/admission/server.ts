@@ -10,6 +10,7 @@ import { Registry } from 'prom-client';
 import { mutate } from '../../src/mutate/index.js';
 import { createLogger } from '../../src/telemetry/logger.js';
 import { staticSettingsSource } from '../../src/webhook/settings-source.js';
+import { patched, toReview } from '../../src/webhook/response.js';
 import { startWebhook } from '../../src/webhook/webhook.js';
 
 type Review = { request?: { uid?: string } };
@@ -47,18 +48,9 @@ function barePatch(tls: { cert: Buffer; key: Buffer }): Server {
       const review = JSON.parse(Buffer.concat(chunks).toString('utf8')) as Review & {
         request: { object: unknown };
       };
-      answer ??= JSON.stringify({
-        apiVersion: 'admission.k8s.io/v1',
-        kind: 'AdmissionReview',
-        response: {
-          uid: review.request.uid,
-          allowed: true,
-          patchType: 'JSONPatch',
-          patch: Buffer.from(JSON.stringify(mutate(review.request.object, SETTINGS).patch)).toString(
-            'base64',
-          ),
-        },
-      });
+      answer ??= JSON.stringify(
+        toReview(patched(review.request.uid ?? '', mutate(review.request.object, SETTINGS).patch)),
+      );
       res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(answer) });
       res.end(answer);
     });
