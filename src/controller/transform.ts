@@ -3,7 +3,7 @@
 // managedFields) would cost memory for nothing: measured at 10,000 VMIs, see
 // docs/controller.md. Services and slices keep everything but managedFields, because an
 // update starts from the cached object.
-import { ANNOTATION_PREFIX } from './types.js';
+import { PREFIX } from '../mutate/annotations.js';
 import type { ObjectMeta, VirtualMachine, VirtualMachineInstance } from './types.js';
 
 function meta(m: ObjectMeta, keepAnnotations: boolean): ObjectMeta {
@@ -16,7 +16,7 @@ function meta(m: ObjectMeta, keepAnnotations: boolean): ObjectMeta {
   if (m.creationTimestamp != null) out.creationTimestamp = m.creationTimestamp;
   if (m.deletionTimestamp != null) out.deletionTimestamp = m.deletionTimestamp;
   if (keepAnnotations && m.annotations) {
-    const ours = Object.entries(m.annotations).filter(([k]) => k.startsWith(`${ANNOTATION_PREFIX}/`));
+    const ours = Object.entries(m.annotations).filter(([k]) => k.startsWith(PREFIX));
     if (ours.length > 0) out.annotations = Object.fromEntries(ours);
   }
   return out;

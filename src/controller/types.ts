@@ -3,13 +3,14 @@
 // unknown fields of objects read from the apiserver survive because updates start from
 // the stored object (see apply in reconcile.ts).
 
-export const ANNOTATION_PREFIX = 'kubevirt-net-injector.io';
-export const ANN_STATUS = `${ANNOTATION_PREFIX}/status`;
-export const ANN_INTERFACE = `${ANNOTATION_PREFIX}/interface`;
-export const ANN_SERVICE_NAME = `${ANNOTATION_PREFIX}/service-name`;
-export const ANN_SERVICE_PORTS = `${ANNOTATION_PREFIX}/service-ports`;
+import { Keys } from '../mutate/annotations.js';
+
+export const ANN_STATUS = Keys.status;
+export const ANN_INTERFACE = Keys.interface;
+export const ANN_SERVICE_NAME = Keys.serviceName;
+export const ANN_SERVICE_PORTS = Keys.servicePorts;
 /** On a slice whose endpoint went not-ready: when (RFC 3339), so the grace period survives restarts. */
-export const ANN_NOT_READY_SINCE = `${ANNOTATION_PREFIX}/not-ready-since`;
+export const ANN_NOT_READY_SINCE = Keys.notReadySince;
 
 export const LABEL_SERVICE_NAME = 'kubernetes.io/service-name';
 export const LABEL_SLICE_MANAGED_BY = 'endpointslice.kubernetes.io/managed-by';

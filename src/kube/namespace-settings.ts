@@ -1,12 +1,13 @@
 // Per-namespace opt-in and settings, read from a Namespace informer cache: the webhook never
 // calls the API during a review. The informer (list + watch) is injected, so tests need no HTTP.
 import type { Informer, ObjectCache, V1Namespace } from '@kubernetes/client-node';
+import { Keys } from '../mutate/annotations.js';
 import type { InjectSettings } from '../mutate/types.js';
 import type { Logger } from '../telemetry/logger.js';
 import type { NamespaceVerdict, SettingsSource } from '../webhook/settings-source.js';
 
-export const INJECT_LABEL = 'kubevirt-net-injector.io/inject';
-export const NETWORK_ANNOTATION = 'kubevirt-net-injector.io/network';
+export const INJECT_LABEL = Keys.inject;
+export const NETWORK_ANNOTATION = Keys.network;
 /** The informer lists and watches only opted-in namespaces; one that loses the label drops out. */
 export const OPT_IN_SELECTOR = `${INJECT_LABEL}=enabled`;
 

@@ -12,6 +12,12 @@ export const Keys = {
   cloudInit: `${PREFIX}cloud-init`,
   /** Written by the injector: `injected` or `skipped: <reason>`. */
   status: `${PREFIX}status`,
+  /** Per-VM: the Service the controller publishes the VM under (default: the VM name). */
+  serviceName: `${PREFIX}service-name`,
+  /** Per-VM: that Service's ports, `name:port[/proto],…`. */
+  servicePorts: `${PREFIX}service-ports`,
+  /** Written by the controller on a slice whose endpoint went not-ready (RFC 3339). */
+  notReadySince: `${PREFIX}not-ready-since`,
 } as const;
 
 export const STATUS_INJECTED = 'injected';

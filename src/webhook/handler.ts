@@ -1,6 +1,7 @@
 // The mutating admission handler: decides which reviews reach the engine and turns the
 // engine's result (or its failure) into an AdmissionResponse. Pure apart from the injected
 // engine and settings source; never throws, always answers with the request uid.
+import { Keys } from '../mutate/annotations.js';
 import type { InjectSettings, MutateContext, MutateResult } from '../mutate/types.js';
 import type { AdmissionRequest, AdmissionResponse } from './review.js';
 import { allowed, denied, errored, patched } from './response.js';
@@ -21,7 +22,7 @@ export interface HandlerResult {
 
 export type AdmissionHandler = (request: AdmissionRequest) => HandlerResult;
 
-export const STATUS_ANNOTATION = 'kubevirt-net-injector.io/status';
+export const STATUS_ANNOTATION = Keys.status;
 
 export interface HandlerDeps {
   mutate: MutateFn;

@@ -7,9 +7,10 @@ import {
   type KubeConfig,
   type V1MutatingWebhookConfiguration,
 } from '@kubernetes/client-node';
+import { INJECT_LABEL } from '../../src/kube/namespace-settings.js';
 
 export const WEBHOOK_CONFIGURATION_NAME = 'kubevirt-net-injector';
-export const INJECT_LABEL = 'kubevirt-net-injector.io/inject';
+export { INJECT_LABEL };
 
 export interface WebhookRegistration {
   /** https://127.0.0.1:PORT/mutate */
