@@ -3,6 +3,8 @@
 import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
 import type { ControllerSettings } from '../controller/controller.js';
+import { isDnsLabel } from '../mutate/names.js';
+import { LOG_LEVELS } from './log-levels.js';
 
 export interface ControllerConfig {
   /** A kubeconfig file, or in-cluster credentials. */
@@ -50,9 +52,6 @@ flags:
 
 Durations: a number with ms, s, m or h (e.g. 500ms, 10s, 5m).
 `;
-
-const LOG_LEVELS = new Set(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']);
-const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 
 export function parseDuration(text: string, name: string): number {
   const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/.exec(text.trim());
@@ -110,7 +109,7 @@ export function parseControllerArgs(
   else throw new ControllerConfigError('no cluster: pass --kubeconfig (or set KUBECONFIG), or run in a pod');
 
   const namespace = values.namespace;
-  if (namespace !== undefined && !DNS_LABEL.test(namespace)) {
+  if (namespace !== undefined && !isDnsLabel(namespace)) {
     throw new ControllerConfigError(`--namespace must be a DNS label, got '${namespace}'`);
   }
   const workersText = values.workers ?? '4';
@@ -130,7 +129,7 @@ export function parseControllerArgs(
     ['--lease-namespace', leaseNamespace],
     ['--lease-name', leaseName],
   ] as const) {
-    if (!DNS_LABEL.test(v)) throw new ControllerConfigError(`${flag} must be a DNS label, got '${v}'`);
+    if (!isDnsLabel(v)) throw new ControllerConfigError(`${flag} must be a DNS label, got '${v}'`);
   }
   const logLevel = values['log-level'] ?? env.LOG_LEVEL ?? 'info';
   if (!LOG_LEVELS.has(logLevel)) throw new ControllerConfigError(`unknown log level ${logLevel}`);

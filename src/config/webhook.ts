@@ -3,6 +3,8 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { parse as parseYaml } from 'yaml';
+import { isDnsLabel, parseNetworkRef } from '../mutate/names.js';
+import { LOG_LEVELS } from './log-levels.js';
 
 export interface WebhookConfig {
   tlsCert: string;
@@ -73,8 +75,6 @@ const FILE_KEYS = new Set([
   'maxBodyBytes',
   'certPollMs',
 ]);
-const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
-const LOG_LEVELS = new Set(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']);
 
 export function parseWebhookArgs(
   args: string[],
@@ -118,7 +118,7 @@ export function parseWebhookArgs(
   const network = optionalString(pick(values.network, 'network'), '--network');
   if (network !== undefined) checkNetwork(network);
   const interfaceName = optionalString(pick(values.interface, 'interfaceName'), '--interface') ?? 'l2';
-  if (!DNS_LABEL.test(interfaceName))
+  if (!isDnsLabel(interfaceName))
     throw new ConfigError(`--interface must be a DNS label, got ${interfaceName}`);
   const cloudInitFile = file.cloudInit;
   if (cloudInitFile !== undefined && typeof cloudInitFile !== 'boolean')
@@ -180,8 +180,7 @@ function readConfigFile(path: string, readFile: (path: string) => string): Recor
 }
 
 function checkNetwork(network: string): void {
-  const parts = network.split('/');
-  if (parts.length > 2 || !parts.every((p) => DNS_LABEL.test(p))) {
+  if (!parseNetworkRef(network)) {
     throw new ConfigError(`--network must be name or namespace/name (DNS labels), got ${network}`);
   }
 }
