@@ -14,8 +14,8 @@ const PRIMARY_DEVICE = 'eth0';
 
 export interface CloudInitPlan {
   secondaryMac: string;
-  /** The first interface that is not ours, if any, with its MAC (pinned by the caller when unset). */
-  primary?: { index: number; mac: string };
+  /** MAC of the first interface that is not ours, if any (pinned by the caller when unset). */
+  primaryMac?: string;
 }
 
 export interface CloudInitOutcome {
@@ -112,7 +112,8 @@ const LIMIT_HINT = `over KubeVirt's ${KUBEVIRT_INLINE_LIMIT}-byte inline limit; 
 export function patchCloudInit(view: VmView, draft: Draft, plan: CloudInitPlan): CloudInitOutcome {
   const warnings: string[] = [];
   const found = findSource(view.volumes);
-  const primary: Nic | undefined = plan.primary && { mac: plan.primary.mac, device: PRIMARY_DEVICE };
+  const primary: Nic | undefined =
+    plan.primaryMac !== undefined ? { mac: plan.primaryMac, device: PRIMARY_DEVICE } : undefined;
 
   if (!found) {
     const nic: SecondaryNic = { device: SECONDARY_DEVICE };
@@ -126,9 +127,10 @@ export function patchCloudInit(view: VmView, draft: Draft, plan: CloudInitPlan):
     return { warnings, pinPrimary: primary !== undefined };
   }
 
-  const source = draft.item(Paths.volumes, found.index)[found.key] as Obj;
+  const volume = draft.item(Paths.volumes, found.index);
+  const source = volume[found.key] as Obj;
   const copy: Obj = { ...source };
-  draft.item(Paths.volumes, found.index)[found.key] = copy;
+  volume[found.key] = copy;
   let pinPrimary = false;
   // Our network data names the NIC (set-name by MAC): the guest files then match that name.
   // Anything else owns the network config: they match the MAC.

@@ -129,11 +129,7 @@ export function mutate(input: unknown, base: InjectSettings, ctx: MutateContext 
 
   let reason: string | undefined;
   if (settings.cloudInit) {
-    const plan = {
-      secondaryMac,
-      ...(primaryMac !== undefined ? { primary: { index: primaryIndex, mac: primaryMac } } : {}),
-    };
-    const outcome = patchCloudInit(view, draft, plan);
+    const outcome = patchCloudInit(view, draft, { secondaryMac, primaryMac });
     warnings.push(...outcome.warnings);
     if (outcome.pinPrimary && typeof primaryGiven !== 'string' && primaryMac !== undefined) {
       // Guest NIC order does not always follow the spec (kubevirt#16693): network data names the
