@@ -1,8 +1,8 @@
 // The injection engine: a pure function from a VirtualMachine and settings to the mutated copy,
 // the JSON Patch between them, warnings and the decision. Shared by the CLI and the webhook.
-import fastJsonPatch from 'fast-json-patch';
 import { Keys, parseSwitch, STATUS_INJECTED } from './annotations.js';
 import { patchCloudInit } from './cloudinit.js';
+import { diff } from './diff.js';
 import { deriveMac, normalizeMac } from './mac.js';
 import { freeName, isDnsLabel, parseNetworkRef, sameNetwork } from './names.js';
 import { type Decision, type InjectSettings, type MutateContext, type MutateResult } from './types.js';
@@ -50,7 +50,7 @@ function macSeed(view: VmView, ctx: MutateContext): string {
 
 function result(input: Obj, draft: Draft | undefined, warnings: string[], decision: Decision): MutateResult {
   const vm = draft ? draft.root : input;
-  const patch = draft ? fastJsonPatch.compare(input, vm) : [];
+  const patch = draft ? diff(input, vm) : [];
   return { vm: patch.length ? vm : input, patch, warnings, decision };
 }
 
