@@ -82,17 +82,23 @@ function encodeUserData(
   return packed.length <= KUBEVIRT_INLINE_LIMIT ? { gz: packed } : undefined;
 }
 
-/** Sets the field pair: plain text in the field the user used, gzip in userDataBase64. */
-function writeUserData(source: Obj, encoded: { text: string } | { gz: Buffer }, wasBase64: boolean): void {
-  if ('gz' in encoded) {
-    source['userDataBase64'] = encoded.gz.toString('base64');
-    delete source['userData'];
-  } else if (wasBase64) {
-    source['userDataBase64'] = Buffer.from(encoded.text, 'utf8').toString('base64');
-    delete source['userData'];
-  } else {
-    source['userData'] = encoded.text;
-    delete source['userDataBase64'];
+/** What becomes of the user-data field pair: one field set (the other removed), or a warning. */
+type UserDataEdit =
+  { set: 'userData' | 'userDataBase64'; value: string } | { warning: string } | { keep: true };
+
+/** Plain text in the field the user used, gzip in userDataBase64. */
+function asEdit(encoded: { text: string } | { gz: Buffer }, wasBase64: boolean): UserDataEdit {
+  if ('gz' in encoded) return { set: 'userDataBase64', value: encoded.gz.toString('base64') };
+  if (wasBase64)
+    return { set: 'userDataBase64', value: Buffer.from(encoded.text, 'utf8').toString('base64') };
+  return { set: 'userData', value: encoded.text };
+}
+
+function applyEdit(source: Obj, edit: UserDataEdit, warnings: string[]): void {
+  if ('warning' in edit) warnings.push(edit.warning);
+  else if ('set' in edit) {
+    source[edit.set] = edit.value;
+    delete source[edit.set === 'userData' ? 'userDataBase64' : 'userData'];
   }
 }
 
@@ -101,6 +107,73 @@ function writeNetworkData(source: Obj, text: string, asBase64: boolean): boolean
   if (asBase64) source['networkDataBase64'] = Buffer.from(text, 'utf8').toString('base64');
   else source['networkData'] = text;
   return true;
+}
+
+// Our part's wrapped body per guest-fix text, when that text is the same for many VMs: the same
+// string instance each time lets gzipShared find its compressed member without rehashing it.
+const sharedBodies = new Map<string, string>();
+
+function bodyOf(ours: string, shared: boolean): string {
+  if (!shared) return wrapBody(ours);
+  let body = sharedBodies.get(ours);
+  if (body === undefined) {
+    body = wrapBody(ours);
+    if (sharedBodies.size < 64) sharedBodies.set(ours, body);
+  }
+  return body;
+}
+
+/** The user data with our part added (or why not), from the source's user-data field pair. */
+function editUserData(source: Obj, ours: string, shared: boolean): UserDataEdit {
+  const user = readField(source, 'userData', 'userDataBase64');
+  if ('error' in user) return { warning: `cloud-init: user data left as is: ${user.error}` };
+  if ('absent' in user) {
+    const encoded = encodeUserData('', ours, shared);
+    return encoded
+      ? asEdit(encoded, false)
+      : { warning: `cloud-init: the guest fix alone would be ${LIMIT_HINT}` };
+  }
+  const kind = classify(user.bytes);
+  if (kind === undefined) return { warning: 'cloud-init: user data left as is: it is binary and not gzip' };
+  if (isOurWrapper(user.bytes)) return { keep: true };
+  const encoded = encodeUserData(wrapHead(user.bytes, kind), bodyOf(ours, shared), shared);
+  return encoded
+    ? asEdit(encoded, user.base64)
+    : { warning: `cloud-init: user data left as is: with the guest fix it would be ${LIMIT_HINT}` };
+}
+
+// VMs created from one template carry the same user data, and when our part does not name a
+// MAC (the common case) they get the same result: it is kept, per field and text, for the next
+// VM. Bounded: at most USER_DATA_ENTRIES texts of at most USER_DATA_KEY_MAX characters (a text
+// that large could never fit KubeVirt's limit once wrapped anyway), oldest dropped first.
+const USER_DATA_ENTRIES = 128;
+const USER_DATA_KEY_MAX = 32 * 1024;
+const editsByField = {
+  userData: new Map<string, { ours: string; edit: UserDataEdit }>(),
+  userDataBase64: new Map<string, { ours: string; edit: UserDataEdit }>(),
+};
+
+/** editUserData for a guest fix shared by many VMs, from the cache when this text was seen. */
+function editUserDataOnce(source: Obj, ours: string): UserDataEdit {
+  const plain = source['userData'];
+  const field = typeof plain === 'string' && plain !== '' ? 'userData' : 'userDataBase64';
+  const text = source[field];
+  if (typeof text !== 'string' || text === '' || text.length > USER_DATA_KEY_MAX) {
+    return editUserData(source, ours, true);
+  }
+  const edits = editsByField[field];
+  const hit = edits.get(text);
+  if (hit !== undefined && hit.ours === ours) return hit.edit;
+  const edit = editUserData(source, ours, true);
+  if (edits.size >= USER_DATA_ENTRIES) edits.delete(edits.keys().next().value!);
+  edits.set(text, { ours, edit });
+  return edit;
+}
+
+/** Forgets the cached user-data results (tests compare cached and fresh results with it). */
+export function clearUserDataCache(): void {
+  editsByField.userData.clear();
+  editsByField.userDataBase64.clear();
 }
 
 const LIMIT_HINT = `over KubeVirt's ${KUBEVIRT_INLINE_LIMIT}-byte inline limit; move it to a Secret`;
@@ -117,9 +190,8 @@ export function patchCloudInit(view: VmView, draft: Draft, plan: CloudInitPlan):
 
   if (!found) {
     const nic: SecondaryNic = { device: SECONDARY_DEVICE };
-    const encoded = encodeUserData('', guestFixCloudConfig(nic), true);
     const source: Obj = { networkData: generateNetworkData(primary, { mac: plan.secondaryMac, ...nic }) };
-    if (encoded) writeUserData(source, encoded, false);
+    applyEdit(source, editUserData(source, guestFixCloudConfig(nic), true), warnings);
     const taken = new Set([...view.volumes, ...view.disks].map((v) => v.name));
     const name = freeName('cloudinitdisk', taken);
     draft.list(Paths.volumes).push({ name, cloudInitNoCloud: source });
@@ -192,24 +264,6 @@ export function patchCloudInit(view: VmView, draft: Draft, plan: CloudInitPlan):
   }
   const ours = guestFixCloudConfig(nic);
   const shared = nic.mac === undefined;
-  const user = readField(source, 'userData', 'userDataBase64');
-  if ('error' in user) {
-    warnings.push(`cloud-init: user data left as is: ${user.error}`);
-    return { warnings, pinPrimary };
-  }
-  if ('absent' in user) {
-    const encoded = encodeUserData('', ours, shared);
-    if (encoded) writeUserData(copy, encoded, false);
-    else warnings.push(`cloud-init: the guest fix alone would be ${LIMIT_HINT}`);
-    return { warnings, pinPrimary };
-  }
-  const kind = classify(user.bytes);
-  if (kind === undefined) {
-    warnings.push('cloud-init: user data left as is: it is binary and not gzip');
-  } else if (!isOurWrapper(user.bytes)) {
-    const encoded = encodeUserData(wrapHead(user.bytes, kind), wrapBody(ours), shared);
-    if (encoded) writeUserData(copy, encoded, user.base64);
-    else warnings.push(`cloud-init: user data left as is: with the guest fix it would be ${LIMIT_HINT}`);
-  }
+  applyEdit(copy, shared ? editUserDataOnce(source, ours) : editUserData(source, ours, false), warnings);
   return { warnings, pinPrimary };
 }
