@@ -7,7 +7,7 @@ import type { Logger } from '../telemetry/logger.js';
 import type { WebhookMetrics } from '../telemetry/metrics.js';
 import type { AdmissionHandler } from './handler.js';
 import { reviewLogFields } from './log-review.js';
-import { toReview } from './response.js';
+import { reviewJson } from './response.js';
 import { BadReviewError, decodeReview } from './review.js';
 import { checkContentType, parseJson, readBody, TransportError, type TransportLimits } from './transport.js';
 
@@ -54,7 +54,7 @@ export function createAdmissionEndpoint(deps: EndpointDeps): RequestListener {
       return;
     }
     const result = deps.handler(review.request);
-    send(res, 200, JSON.stringify(toReview(result.response)), deps.draining?.() === true);
+    send(res, 200, reviewJson(result.response), deps.draining?.() === true);
     const durationMs = performance.now() - start;
     ok.observe(durationMs / 1000);
     decided(result.outcome);

@@ -1,5 +1,14 @@
 import assert from 'node:assert/strict';
-import { allowed, denied, errored, patched, toReview } from '../../../src/webhook/response.js';
+import type { Operation } from 'fast-json-patch';
+import {
+  allowed,
+  denied,
+  errored,
+  patched,
+  patchText,
+  reviewJson,
+  toReview,
+} from '../../../src/webhook/response.js';
 import { BadReviewError, decodeReview } from '../../../src/webhook/review.js';
 
 const good = () => ({
@@ -61,5 +70,54 @@ describe('AdmissionReview responses', () => {
       kind: 'AdmissionReview',
       response: { uid: 'u', allowed: true },
     });
+  });
+
+  it('writes the review text exactly as JSON.stringify would, the patch spliced in', () => {
+    const answers = [
+      allowed('u'),
+      allowed('u"\\', ['a "quoted" warning']),
+      patched('u-1', [{ op: 'add', path: '/a', value: 'ü\n"x"' }]),
+      patched('u-2', [{ op: 'remove', path: '/a' }], ['w1', 'w2']),
+      denied('u', 'no "way"'),
+      errored('u', 'oops'),
+    ];
+    for (const answer of answers) {
+      assert.equal(reviewJson(answer), JSON.stringify(toReview(answer)));
+    }
+  });
+
+  it('writes patches as JSON.stringify would, long strings remembered or not', () => {
+    const long = (c: string) => `${c.repeat(600)}"\\\n${c}`;
+    const shared = long('a');
+    const patches: Operation[][] = [
+      [{ op: 'add', path: '/a~1b', value: { x: [1, 'ü', null] } }],
+      [
+        { op: 'replace', path: '/u', value: shared },
+        { op: 'remove', path: '/v' },
+      ],
+      [{ op: 'add', path: '/u', value: shared }],
+      [
+        { op: 'add', path: '/w', value: long('b') },
+        { op: 'add', path: '/x', value: long('é') },
+      ],
+      ...Array.from({ length: 12 }, (_, i): Operation[] => [
+        { op: 'add', path: `/${i}`, value: long(String(i % 10)) },
+      ]),
+      [{ op: 'add', path: '/u', value: shared }],
+    ];
+    for (const patch of patches) assert.equal(patchText(patch), JSON.stringify(patch));
+    const moves: Operation[] = [
+      { op: 'move', from: '/a', path: '/b' },
+      { op: 'copy', from: '/c', path: '/d' },
+    ];
+    assert.deepEqual(JSON.parse(patchText(moves)), moves);
+  });
+
+  it('base64-encodes the patch as UTF-8, ASCII or not', () => {
+    for (const value of ['plain ascii', 'ünïcödé ✓', 'é'.repeat(700)]) {
+      const patch: Operation[] = [{ op: 'add', path: '/p', value }];
+      const { patch: encoded } = patched('u', patch);
+      assert.deepEqual(JSON.parse(Buffer.from(encoded!, 'base64').toString('utf8')), patch);
+    }
   });
 });
