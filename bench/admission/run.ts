@@ -1,8 +1,9 @@
-// Admission benchmark: the seed's MongoDB VM as a CREATE review over HTTPS keep-alive with
-// 32 connections (autocannon), against (a) a bare node:https parse-and-allow server (the
+// Admission benchmark: the seed's MongoDB VM as CREATE reviews over HTTPS keep-alive with
+// 32 connections (autocannon), every review a different VM (its own name and uid, as a fleet
+// created from one template: same user data), against (a) a bare node:https parse-and-allow server (the
 // floor), (b) express with express.json() parse-and-allow, (c) our webhook. Each server runs
 // in its own process; its CPU per review is process.cpuUsage() over the measured window.
-// Usage: node dist/bench/admission/run.js [seconds=10] [connections=32] [variants=bare,bare-patch,express,webhook-noop,webhook-fixed,webhook] [rounds=3]
+// Usage: node dist/bench/admission/run.js [seconds=10] [connections=32] [variants=bare,bare-patch,express,webhook-noop,webhook-fixed,webhook,webhook-unique] [rounds=3]
 // Each server is measured `rounds` times, interleaved with the others; the table shows each one's median round.
 import { fork, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -29,7 +30,11 @@ const VARIANTS = [
   ['webhook-noop', '(c0) our webhook, engine replaced by a no-op'],
   ['webhook-fixed', "(c1) our webhook, engine replaced by the seed VM's patch computed once"],
   ['webhook', '(c) kubevirt-net-injector webhook (mutating)'],
+  ['webhook-unique', '(c2) the same webhook, every review with its own user data (no template reuse)'],
 ] as const;
+
+/** Distinct reviews sent in turn: enough that no server can answer from a one-entry cache. */
+const DISTINCT_REVIEWS = 4096;
 
 interface Row {
   variant: string;
@@ -41,28 +46,44 @@ interface Row {
   failures: number;
 }
 
-function reviewBody(): string {
-  const vm = parseYaml(
-    readFileSync(join(process.cwd(), 'test/testdata/seed/mongodb.yaml'), 'utf8'),
-  ) as unknown;
-  return JSON.stringify({
-    apiVersion: 'admission.k8s.io/v1',
-    kind: 'AdmissionReview',
-    request: {
-      uid: '705ab4f5-6393-11e8-b7cc-42010a800002',
-      kind: { group: 'kubevirt.io', version: 'v1', kind: 'VirtualMachine' },
-      resource: { group: 'kubevirt.io', version: 'v1', resource: 'virtualmachines' },
-      requestKind: { group: 'kubevirt.io', version: 'v1', kind: 'VirtualMachine' },
-      requestResource: { group: 'kubevirt.io', version: 'v1', resource: 'virtualmachines' },
-      name: 'mongodb',
-      namespace: 'vm',
-      operation: 'CREATE',
-      userInfo: { username: 'kubernetes-admin', groups: ['system:masters', 'system:authenticated'] },
-      object: vm,
-      oldObject: null,
-      dryRun: false,
-      options: { apiVersion: 'meta.k8s.io/v1', kind: 'CreateOptions' },
-    },
+/**
+ * The reviews: the seed's mongodb VM named `mongodb-<n>` with its own uid. With
+ * `uniqueUserData`, each also gets its own line of user data (no two VMs share a template).
+ */
+function reviewBodies(uniqueUserData: boolean): Buffer[] {
+  const vm = parseYaml(readFileSync(join(process.cwd(), 'test/testdata/seed/mongodb.yaml'), 'utf8')) as {
+    metadata: { name: string };
+    spec: { template: { spec: { volumes: Record<string, unknown>[] } } };
+  };
+  const cloudInit = vm.spec.template.spec.volumes.find((v) => v['cloudInitNoCloud'])?.['cloudInitNoCloud'] as
+    { userData: string } | undefined;
+  const userData = cloudInit?.userData ?? '';
+  return Array.from({ length: DISTINCT_REVIEWS }, (_, n) => {
+    const name = `mongodb-${n}`;
+    vm.metadata.name = name;
+    if (cloudInit && uniqueUserData)
+      cloudInit.userData = `${userData}bootcmd:\n  - [sh, -c, 'echo ${name}']\n`;
+    return Buffer.from(
+      JSON.stringify({
+        apiVersion: 'admission.k8s.io/v1',
+        kind: 'AdmissionReview',
+        request: {
+          uid: `705ab4f5-6393-11e8-b7cc-${n.toString(16).padStart(12, '0')}`,
+          kind: { group: 'kubevirt.io', version: 'v1', kind: 'VirtualMachine' },
+          resource: { group: 'kubevirt.io', version: 'v1', resource: 'virtualmachines' },
+          requestKind: { group: 'kubevirt.io', version: 'v1', kind: 'VirtualMachine' },
+          requestResource: { group: 'kubevirt.io', version: 'v1', resource: 'virtualmachines' },
+          name,
+          namespace: 'vm',
+          operation: 'CREATE',
+          userInfo: { username: 'kubernetes-admin', groups: ['system:masters', 'system:authenticated'] },
+          object: vm,
+          oldObject: null,
+          dryRun: false,
+          options: { apiVersion: 'meta.k8s.io/v1', kind: 'CreateOptions' },
+        },
+      }),
+    );
   });
 }
 
@@ -92,14 +113,24 @@ function cpuOf(child: ChildProcess): Promise<NodeJS.CpuUsage> {
   });
 }
 
-function load(port: number, body: string, seconds: number, samples?: number[]): Promise<autocannon.Result> {
+function load(
+  port: number,
+  bodies: Buffer[],
+  seconds: number,
+  samples?: number[],
+): Promise<autocannon.Result> {
+  let next = 0;
   return new Promise((resolve, reject) => {
     const instance = autocannon(
       {
         url: `https://127.0.0.1:${port}/mutate`,
         method: 'POST',
         headers: { 'content-type': 'application/json' },
-        body,
+        requests: [
+          {
+            setupRequest: (request) => ({ ...request, body: bodies[next++ % bodies.length] }),
+          },
+        ],
         connections: CONNECTIONS,
         pipelining: 1,
         duration: seconds,
@@ -116,10 +147,10 @@ function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
 }
 
-async function measure(child: ChildProcess, port: number, body: string): Promise<Omit<Row, 'variant'>> {
+async function measure(child: ChildProcess, port: number, bodies: Buffer[]): Promise<Omit<Row, 'variant'>> {
   const samples: number[] = [];
   const before = await cpuOf(child);
-  const result = await load(port, body, SECONDS, samples);
+  const result = await load(port, bodies, SECONDS, samples);
   const after = await cpuOf(child);
   const cpuUs = after.user - before.user + (after.system - before.system);
   samples.sort((a, b) => a - b);
@@ -143,23 +174,25 @@ function median(rows: Omit<Row, 'variant'>[]): Omit<Row, 'variant'> {
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'bench-admission-'));
   const { certFile, keyFile } = makeCert(dir);
-  const body = reviewBody();
+  const template = reviewBodies(false);
+  const unique = reviewBodies(true);
+  const bodiesOf = (variant: string) => (variant === 'webhook-unique' ? unique : template);
   const loadBefore = loadavg();
   const rows: Row[] = [];
   const selected = VARIANTS.filter(([v]) => !ONLY || ONLY.includes(v));
   const servers: { child: ChildProcess; port: number }[] = [];
   try {
     for (const [variant] of selected) {
-      const server = await startServer(variant, certFile, keyFile);
+      const server = await startServer(variant === 'webhook-unique' ? 'webhook' : variant, certFile, keyFile);
       servers.push(server);
-      await load(server.port, body, WARMUP_SECONDS);
+      await load(server.port, bodiesOf(variant), WARMUP_SECONDS);
     }
     // Interleaved rounds: every server sees the same mix of background load.
     const rounds: Omit<Row, 'variant'>[][] = selected.map(() => []);
     for (let round = 0; round < ROUNDS; round++) {
-      for (const [i, [, label]] of selected.entries()) {
+      for (const [i, [variant, label]] of selected.entries()) {
         process.stderr.write(`round ${round + 1}/${ROUNDS}: ${label}, ${SECONDS}s\n`);
-        rounds[i]!.push(await measure(servers[i]!.child, servers[i]!.port, body));
+        rounds[i]!.push(await measure(servers[i]!.child, servers[i]!.port, bodiesOf(variant)));
       }
     }
     for (const [i, [, label]] of selected.entries()) rows.push({ variant: label, ...median(rounds[i]!) });
@@ -180,7 +213,7 @@ async function main(): Promise<void> {
   const fmt = (l: number[]) => l.map((x) => x.toFixed(2)).join(' ');
   const context = [
     `Date: ${new Date().toISOString()}; node ${process.version}; ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}`,
-    `Load: HTTPS keep-alive, ${CONNECTIONS} connections, ${ROUNDS} interleaved rounds of ${SECONDS} s per server after ${WARMUP_SECONDS} s warm-up, median round shown (failures: all rounds); review: the seed's mongodb VM (CREATE, ${Buffer.byteLength(body)} bytes)`,
+    `Load: HTTPS keep-alive, ${CONNECTIONS} connections, ${ROUNDS} interleaved rounds of ${SECONDS} s per server after ${WARMUP_SECONDS} s warm-up, median round shown (failures: all rounds); reviews: the seed's mongodb VM as ${DISTINCT_REVIEWS} distinct CREATEs (own name and uid; ${template[0]!.length} bytes each) sent in turn`,
     `Load average (1 5 15 min) before: ${fmt(loadBefore)}; after: ${fmt(loadAfter)}`,
   ];
   const table = [header, ...lines].join('\n');
