@@ -9,7 +9,7 @@ import type { AdmissionHandler } from './handler.js';
 import { reviewLogFields } from './log-review.js';
 import { reviewJson } from './response.js';
 import { BadReviewError, decodeReview } from './review.js';
-import { checkContentType, parseJson, readBody, TransportError, type TransportLimits } from './transport.js';
+import { checkContentType, parseJson, readBodyThen, TransportError, type TransportLimits } from './transport.js';
 
 export interface EndpointDeps {
   handler: AdmissionHandler;
@@ -71,7 +71,9 @@ export function createAdmissionEndpoint(deps: EndpointDeps): RequestListener {
       refuse(res, start, err, false);
       return;
     }
-    readBody(req, limits.maxBodyBytes).then(
+    readBodyThen(
+      req,
+      limits.maxBodyBytes,
       (body) => {
         try {
           answer(res, start, body);
