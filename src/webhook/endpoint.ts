@@ -9,7 +9,13 @@ import type { AdmissionHandler } from './handler.js';
 import { reviewLogFields } from './log-review.js';
 import { reviewJson } from './response.js';
 import { BadReviewError, decodeReview } from './review.js';
-import { checkContentType, parseJson, readBodyThen, TransportError, type TransportLimits } from './transport.js';
+import {
+  checkContentType,
+  parseJson,
+  readBodyThen,
+  TransportError,
+  type TransportLimits,
+} from './transport.js';
 
 export interface EndpointDeps {
   handler: AdmissionHandler;
