@@ -94,12 +94,20 @@ function asEdit(encoded: { text: string } | { gz: Buffer }, wasBase64: boolean):
   return { set: 'userData', value: encoded.text };
 }
 
-function applyEdit(source: Obj, edit: UserDataEdit, warnings: string[]): void {
+/** The source with the edit applied (the one field set, the other left out), and its warning. */
+function applyEdit(source: Obj, edit: UserDataEdit, warnings: string[]): Obj {
   if ('warning' in edit) warnings.push(edit.warning);
-  else if ('set' in edit) {
+  if (!('set' in edit)) return source;
+  const other = edit.set === 'userData' ? 'userDataBase64' : 'userData';
+  if (!Object.hasOwn(source, other)) {
     source[edit.set] = edit.value;
-    delete source[edit.set === 'userData' ? 'userDataBase64' : 'userData'];
+    return source;
   }
+  // Rebuilt rather than `delete`d from: a deletion turns an object into a slow dictionary.
+  const out: Obj = {};
+  for (const key of Object.keys(source)) if (key !== other) out[key] = source[key];
+  out[edit.set] = edit.value;
+  return out;
 }
 
 function writeNetworkData(source: Obj, text: string, asBase64: boolean): boolean {
@@ -191,10 +199,10 @@ export function patchCloudInit(view: VmView, draft: Draft, plan: CloudInitPlan):
   if (!found) {
     const nic: SecondaryNic = { device: SECONDARY_DEVICE };
     const source: Obj = { networkData: generateNetworkData(primary, { mac: plan.secondaryMac, ...nic }) };
-    applyEdit(source, editUserData(source, guestFixCloudConfig(nic), true), warnings);
+    const withUserData = applyEdit(source, editUserData(source, guestFixCloudConfig(nic), true), warnings);
     const taken = new Set([...view.volumes, ...view.disks].map((v) => v.name));
     const name = freeName('cloudinitdisk', taken);
-    draft.list(Paths.volumes).push({ name, cloudInitNoCloud: source });
+    draft.list(Paths.volumes).push({ name, cloudInitNoCloud: withUserData });
     draft.list(Paths.disks).push({ name, disk: { bus: 'virtio' } });
     return { warnings, pinPrimary: primary !== undefined };
   }
@@ -264,6 +272,7 @@ export function patchCloudInit(view: VmView, draft: Draft, plan: CloudInitPlan):
   }
   const ours = guestFixCloudConfig(nic);
   const shared = nic.mac === undefined;
-  applyEdit(copy, shared ? editUserDataOnce(source, ours) : editUserData(source, ours, false), warnings);
+  const edit = shared ? editUserDataOnce(source, ours) : editUserData(source, ours, false);
+  volume[found.key] = applyEdit(copy, edit, warnings);
   return { warnings, pinPrimary };
 }

@@ -17,20 +17,37 @@ function escapeKey(key: string): string {
   return key.replace(/~/g, '~0').replace(/\//g, '~1');
 }
 
-function keysOf(node: Node): string[] {
-  if (!Array.isArray(node)) return Object.keys(node);
-  const keys = new Array<string>(node.length);
-  for (let i = 0; i < node.length; i++) keys[i] = String(i);
-  return keys;
-}
-
 function has(node: Node, key: string): boolean {
   return Object.prototype.hasOwnProperty.call(node, key);
 }
 
+/** One changed member: recurse into two objects or two arrays, else replace. */
+function change(oldValue: unknown, newValue: unknown, at: string, ops: Operation[]): void {
+  if (isNode(oldValue) && isNode(newValue) && Array.isArray(oldValue) === Array.isArray(newValue)) {
+    generate(oldValue, newValue, at, ops);
+  } else if (oldValue !== newValue) {
+    // undefined (only possible in arrays built in code) is written as JSON writes it: null.
+    ops.push({ op: 'replace', path: at, value: newValue === undefined ? null : newValue });
+  }
+}
+
+/** Arrays member by member: changed indices in place, removals from the end, then additions. */
+function generateArray(from: unknown[], to: unknown[], path: string, ops: Operation[]): void {
+  for (let i = from.length - 1; i >= 0; i--) {
+    if (i >= to.length) ops.push({ op: 'remove', path: `${path}/${i}` });
+    else if (from[i] !== to[i]) change(from[i], to[i], `${path}/${i}`, ops);
+  }
+  for (let i = from.length; i < to.length; i++) {
+    if (to[i] !== undefined) ops.push({ op: 'add', path: `${path}/${i}`, value: to[i] });
+  }
+}
+
 function generate(from: Node, to: Node, path: string, ops: Operation[]): void {
-  const oldKeys = keysOf(from);
-  const newKeys = keysOf(to);
+  if (Array.isArray(from) && Array.isArray(to)) {
+    generateArray(from, to, path, ops);
+    return;
+  }
+  const oldKeys = Object.keys(from);
   const fromRecord = from as Record<string, unknown>;
   const toRecord = to as Record<string, unknown>;
   let deleted = false;
@@ -41,11 +58,7 @@ function generate(from: Node, to: Node, path: string, ops: Operation[]): void {
     if (oldValue === newValue && newValue !== undefined) continue;
     const at = `${path}/${escapeKey(key)}`;
     if (has(to, key) && !(newValue === undefined && oldValue !== undefined && !Array.isArray(to))) {
-      if (isNode(oldValue) && isNode(newValue) && Array.isArray(oldValue) === Array.isArray(newValue)) {
-        generate(oldValue, newValue, at, ops);
-      } else {
-        ops.push({ op: 'replace', path: at, value: newValue });
-      }
+      change(oldValue, newValue, at, ops);
     } else if (Array.isArray(from) === Array.isArray(to)) {
       ops.push({ op: 'remove', path: at });
       deleted = true;
@@ -53,6 +66,7 @@ function generate(from: Node, to: Node, path: string, ops: Operation[]): void {
       ops.push({ op: 'replace', path, value: to });
     }
   }
+  const newKeys = Object.keys(to);
   if (!deleted && newKeys.length === oldKeys.length) return;
   for (const key of newKeys) {
     if (!has(from, key) && toRecord[key] !== undefined) {

@@ -28,11 +28,12 @@ function namedList(parent: Obj | undefined, key: string, path: string): Named[] 
   const v = parent?.[key];
   if (v === undefined || v === null) return [];
   if (!Array.isArray(v)) throw new InvalidObjectError(`${path} must be a list`);
-  v.forEach((item, i) => {
+  for (let i = 0; i < v.length; i++) {
+    const item: unknown = v[i];
     if (!isObj(item) || typeof item['name'] !== 'string') {
       throw new InvalidObjectError(`${path}[${i}] must be an object with a string name`);
     }
-  });
+  }
   return v as Named[];
 }
 
@@ -40,8 +41,8 @@ function stringMap(parent: Obj | undefined, key: string, path: string): Record<s
   const v = parent?.[key];
   if (v === undefined || v === null) return {};
   if (!isObj(v)) throw new InvalidObjectError(`${path} must be an object`);
-  for (const [k, val] of Object.entries(v)) {
-    if (typeof val !== 'string')
+  for (const k in v) {
+    if (typeof v[k] !== 'string')
       throw new InvalidObjectError(`${path}[${JSON.stringify(k)}] must be a string`);
   }
   return v as Record<string, string>;
@@ -109,10 +110,11 @@ export class Draft {
     this.copied.add(this.root);
   }
 
-  /** The object at `path`, copied (and created when absent) so it may be mutated. */
-  at(path: readonly string[]): Obj {
+  /** The object at `path` (its first `depth` keys), copied (created when absent) to be mutated. */
+  at(path: readonly string[], depth = path.length): Obj {
     let node = this.root;
-    for (const key of path) {
+    for (let i = 0; i < depth; i++) {
+      const key = path[i]!;
       const child = node[key];
       let copy: Obj;
       if (this.copied.has(child)) copy = child as Obj;
@@ -128,7 +130,7 @@ export class Draft {
 
   /** A copied list at `path` (created when absent), its items still shared until replaced. */
   list(path: readonly string[]): unknown[] {
-    const parent = this.at(path.slice(0, -1));
+    const parent = this.at(path, path.length - 1);
     const key = path[path.length - 1]!;
     const current = parent[key];
     if (this.copied.has(current)) return current as unknown[];
