@@ -3,7 +3,7 @@
 // created from one template: same user data), against (a) a bare node:https parse-and-allow server (the
 // floor), (b) express with express.json() parse-and-allow, (c) our webhook. Each server runs
 // in its own process; its CPU per review is process.cpuUsage() over the measured window.
-// Usage: node dist/bench/admission/run.js [seconds=10] [connections=32] [variants=bare,bare-patch,express,webhook-noop,webhook-fixed,webhook,webhook-unique] [rounds=3]
+// Usage: node dist/bench/admission/run.js [seconds=10] [connections=32] [variants=bare,bare-patch,express,webhook-noop,webhook-fixed,webhook,webhook-unique,webhook-worker] [rounds=3]
 // Each server is measured `rounds` times, interleaved with the others; the table shows each one's median round.
 import { fork, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -31,6 +31,7 @@ const VARIANTS = [
   ['webhook-fixed', "(c1) our webhook, engine replaced by the seed VM's patch computed once"],
   ['webhook', '(c) kubevirt-net-injector webhook (mutating)'],
   ['webhook-unique', '(c2) the same webhook, every review with its own user data (no template reuse)'],
+  ['webhook-worker', '(c3) prototype: the same webhook, parse and engine in one worker thread'],
 ] as const;
 
 /** Distinct reviews sent in turn: enough that no server can answer from a one-entry cache. */
