@@ -79,7 +79,7 @@ const stages: [string, (body: Buffer) => unknown][] = [
       const { request } = decodeReview(parseJson(b, depth));
       const result = handler(request);
       const text = reviewJson(result.response);
-      logger.info(reviewLogFields(request, result, 1), 'admission review');
+      logger.info(reviewLogFields(request, result), 'admission review');
       return text;
     },
   ],

@@ -35,7 +35,7 @@ parentPort!.on('message', ({ id, body }: WorkerReview) => {
       id,
       text: reviewJson(result.response),
       outcome: result.outcome,
-      log: reviewLogFields(request, result, 0),
+      log: reviewLogFields(request, result),
     };
   } catch (err) {
     answer = { id, error: err instanceof Error ? err.name : 'error' };

@@ -1,24 +1,22 @@
 // The admission hot path: POST /mutate handled on node's request/response objects, outside
 // express (whose per-request machinery costs more than the whole review). Reads the body by
-// hand with a cap, parses, decodes, runs the handler, writes the answer, logs one line.
+// hand with a cap, has it decided (here, or on a worker thread), writes the answer, logs one
+// line.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from '../telemetry/logger.js';
 import type { WebhookMetrics } from '../telemetry/metrics.js';
+import { decide, refusal, type ReviewVerdict } from './decide.js';
 import type { AdmissionHandler } from './handler.js';
-import { reviewLogFields } from './log-review.js';
-import { reviewJson } from './response.js';
-import { BadReviewError, decodeReview } from './review.js';
-import {
-  checkContentType,
-  parseJson,
-  readBodyThen,
-  TransportError,
-  type TransportLimits,
-} from './transport.js';
+import { checkContentType, readBodyThen, TransportError, type TransportLimits } from './transport.js';
+
+/** Decides a body somewhere else (a worker thread) and calls back, exactly once. */
+export type RemoteDecider = (body: Buffer, done: (verdict: ReviewVerdict) => void) => void;
 
 export interface EndpointDeps {
+  /** Decides on this thread; or `remote` decides. */
   handler: AdmissionHandler;
+  remote?: RemoteDecider;
   logger: Logger;
   metrics: WebhookMetrics;
   limits: TransportLimits;
@@ -29,7 +27,7 @@ export interface EndpointDeps {
 export type RequestListener = (req: IncomingMessage, res: ServerResponse) => void;
 
 export function createAdmissionEndpoint(deps: EndpointDeps): RequestListener {
-  const { logger, metrics, limits } = deps;
+  const { logger, metrics, limits, handler, remote } = deps;
   // Label children bound once: observe/inc on a child skips hashing the label set per review.
   const ok = metrics.reviewDuration.labels('200');
   const byOutcome = new Map<string, ReturnType<typeof metrics.decisions.labels>>();
@@ -38,11 +36,13 @@ export function createAdmissionEndpoint(deps: EndpointDeps): RequestListener {
     if (!child) byOutcome.set(outcome, (child = metrics.decisions.labels(outcome)));
     child.inc();
   };
-  const refuse = (res: ServerResponse, start: number, err: unknown, bodyRead: boolean) => {
-    const known = err instanceof TransportError || err instanceof BadReviewError;
-    const status = err instanceof TransportError ? err.status : known ? 400 : 500;
-    const reason = err instanceof TransportError ? err.reason : known ? 'bad_review' : 'internal';
-    const message = err instanceof Error && known ? err.message : 'internal error';
+  const refuse = (
+    res: ServerResponse,
+    start: number,
+    refused: ReviewVerdict & { kind: 'refused' },
+    bodyRead: boolean,
+  ) => {
+    const { status, reason, message } = refused;
     metrics.errors.inc({ reason });
     // An unread body is still on the socket: do not reuse the connection.
     send(res, status, JSON.stringify({ message }), !bodyRead || deps.draining?.() === true);
@@ -51,21 +51,18 @@ export function createAdmissionEndpoint(deps: EndpointDeps): RequestListener {
     logger.warn({ status, reason, message, durationMs: round(durationMs) }, 'admission request refused');
   };
 
-  const answer = (res: ServerResponse, start: number, body: Buffer) => {
-    let review;
-    try {
-      review = decodeReview(parseJson(body, limits.maxDepth));
-    } catch (err) {
-      refuse(res, start, err, true);
+  const finish = (res: ServerResponse, start: number, verdict: ReviewVerdict) => {
+    if (verdict.kind === 'refused') {
+      refuse(res, start, verdict, true);
       return;
     }
-    const result = deps.handler(review.request);
-    send(res, 200, reviewJson(result.response), deps.draining?.() === true);
+    send(res, 200, verdict.text, deps.draining?.() === true);
     const durationMs = performance.now() - start;
     ok.observe(durationMs / 1000);
-    decided(result.outcome);
-    const fields = reviewLogFields(review.request, result, durationMs);
-    if (result.outcome === 'errored') logger.error(fields, 'admission review failed');
+    decided(verdict.outcome);
+    const fields = verdict.log;
+    fields.durationMs = round(durationMs);
+    if (verdict.outcome === 'errored') logger.error(fields, 'admission review failed');
     else logger.info(fields, 'admission review');
   };
 
@@ -74,22 +71,26 @@ export function createAdmissionEndpoint(deps: EndpointDeps): RequestListener {
     try {
       checkContentType(req.headers['content-type']);
     } catch (err) {
-      refuse(res, start, err, false);
+      refuse(res, start, refusal(err), false);
       return;
     }
     readBodyThen(
       req,
       limits.maxBodyBytes,
       (body) => {
-        try {
-          answer(res, start, body);
-        } catch (err) {
-          refuse(res, start, err, true);
-        }
+        const settle = (verdict: ReviewVerdict) => {
+          try {
+            finish(res, start, verdict);
+          } catch (err) {
+            refuse(res, start, refusal(err), true);
+          }
+        };
+        if (remote) remote(body, settle);
+        else settle(decide(body, handler, limits.maxDepth));
       },
       (err: unknown) => {
         if (err instanceof TransportError) {
-          refuse(res, start, err, false);
+          refuse(res, start, refusal(err), false);
           return;
         }
         metrics.errors.inc({ reason: 'aborted' });

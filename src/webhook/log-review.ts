@@ -13,16 +13,13 @@ export interface ReviewLogFields {
   decision: string;
   reason?: string;
   warnings?: number;
-  durationMs: number;
+  /** Set by the endpoint when the answer is written. */
+  durationMs?: number;
   errorName?: string;
   errorAt?: string;
 }
 
-export function reviewLogFields(
-  request: AdmissionRequest,
-  result: HandlerResult,
-  durationMs: number,
-): ReviewLogFields {
+export function reviewLogFields(request: AdmissionRequest, result: HandlerResult): ReviewLogFields {
   const fields: ReviewLogFields = {
     uid: request.uid,
     namespace: request.namespace ?? '',
@@ -31,7 +28,6 @@ export function reviewLogFields(
     resource: `${request.resource.group}/${request.resource.resource}`,
     dryRun: request.dryRun === true,
     decision: result.outcome,
-    durationMs: Math.round(durationMs * 1000) / 1000,
   };
   if (result.reason !== undefined) fields.reason = result.reason;
   const warnings = result.response.warnings?.length ?? 0;
