@@ -31,7 +31,7 @@ const VARIANTS = [
   ['webhook-fixed', "(c1) our webhook, engine replaced by the seed VM's patch computed once"],
   ['webhook', '(c) kubevirt-net-injector webhook (mutating)'],
   ['webhook-unique', '(c2) the same webhook, every review with its own user data (no template reuse)'],
-  ['webhook-worker', '(c3) prototype: the same webhook, parse and engine in one worker thread'],
+  ['webhook-worker', '(c3) the same webhook with --workers 1 (parse and engine on a worker thread)'],
 ] as const;
 
 /** Distinct reviews sent in turn: enough that no server can answer from a one-entry cache. */

@@ -2,23 +2,16 @@
 // load generator's. argv: <variant> <certFile> <keyFile>. Talks to the parent over IPC:
 // sends {port} when listening, answers {cmd: 'cpu'} with process.cpuUsage().
 import { readFileSync } from 'node:fs';
-import type { ServerResponse } from 'node:http';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { performance } from 'node:perf_hooks';
-import { Worker } from 'node:worker_threads';
 import express from 'express';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { mutate } from '../../src/mutate/index.js';
 import { createLogger } from '../../src/telemetry/logger.js';
-import { createWebhookMetrics } from '../../src/telemetry/metrics.js';
 import { patched, toReview } from '../../src/webhook/response.js';
-import { createWebhookServer, listen } from '../../src/webhook/server.js';
 import { staticSettingsSource } from '../../src/webhook/settings-source.js';
-import { checkContentType, DEFAULT_LIMITS, readBodyThen } from '../../src/webhook/transport.js';
 import { startWebhook } from '../../src/webhook/webhook.js';
-import type { WorkerAnswer, WorkerReview } from './worker.js';
 
 type Review = { request?: { uid?: string } };
 const SETTINGS = { network: 'ovs-net-br1', interfaceName: 'l2', cloudInit: true };
@@ -86,71 +79,24 @@ function fixedPatch(): typeof mutate {
   return (vm, settings, ctx) => (result ??= mutate(vm, settings, ctx));
 }
 
-/**
- * (c3) A prototype, not the product: the same server, metrics and log line, with everything
- * after reading the body done by one worker thread (bench/admission/worker.ts), so the
- * engine runs on the second core. No settings mirroring, no worker restarts: enough to
- * measure what the design would give.
- */
-async function viaWorker(tls: { cert: Buffer; key: Buffer }): Promise<number> {
-  const logger = createLogger({
-    destination: pino.destination({ dest: '/dev/null', sync: false, minLength: 4096 }),
-  });
-  const metrics = createWebhookMetrics(new Registry());
-  const ok = metrics.reviewDuration.labels('200');
-  const worker = new Worker(new URL('./worker.js', import.meta.url));
-  const pending = new Map<number, { res: ServerResponse; start: number }>();
-  let next = 0;
-  worker.on('message', (answer: WorkerAnswer) => {
-    const waiting = pending.get(answer.id)!;
-    pending.delete(answer.id);
-    const text = 'text' in answer ? answer.text : JSON.stringify({ message: answer.error });
-    waiting.res.writeHead('text' in answer ? 200 : 400, {
-      'content-type': 'application/json',
-      'content-length': Buffer.byteLength(text),
-    });
-    waiting.res.end(text);
-    const durationMs = performance.now() - waiting.start;
-    ok.observe(durationMs / 1000);
-    if ('text' in answer) {
-      metrics.decisions.labels(answer.outcome).inc();
-      logger.info({ ...answer.log, durationMs }, 'admission review');
-    }
-  });
-  const server = createWebhookServer({
-    tls,
-    admission: (req, res) => {
-      const start = performance.now();
-      checkContentType(req.headers['content-type']);
-      readBodyThen(
-        req,
-        DEFAULT_LIMITS.maxBodyBytes,
-        (body) => {
-          const id = next++;
-          pending.set(id, { res, start });
-          const review: WorkerReview = { id, body };
-          worker.postMessage(review);
-        },
-        () => res.destroy(),
-      );
-    },
-    app: (_req, res) => res.end(),
-  });
-  return (await listen(server, 0, '127.0.0.1')).port;
-}
-
 async function main(): Promise<void> {
   const [variant, certFile, keyFile] = process.argv.slice(2) as [string, string, string];
   const tls = { cert: readFileSync(certFile), key: readFileSync(keyFile) };
   let port: number;
-  if (variant === 'webhook' || variant === 'webhook-noop' || variant === 'webhook-fixed') {
+  if (
+    variant === 'webhook' ||
+    variant === 'webhook-noop' ||
+    variant === 'webhook-fixed' ||
+    variant === 'webhook-worker'
+  ) {
     // (c) Ours, as the CLI builds it: real engine, metrics, and a JSON log line per review,
     // buffered as in the CLI, written to /dev/null (so its cost is counted, output discarded).
     const logger = createLogger({
       destination: pino.destination({ dest: '/dev/null', sync: false, minLength: 4096 }),
     });
     const webhook = await startWebhook(
-      { host: '127.0.0.1', port: 0, certFile, keyFile },
+      // webhook-worker: the same server with `--workers 1`: the engine on the second core.
+      { host: '127.0.0.1', port: 0, certFile, keyFile, workers: variant === 'webhook-worker' ? 1 : 0 },
       {
         // webhook-noop: the same server with an engine that changes nothing, to show what the
         // transport, handler, logging and metrics cost apart from the injection itself.
@@ -163,8 +109,6 @@ async function main(): Promise<void> {
       },
     );
     port = webhook.address.port;
-  } else if (variant === 'webhook-worker') {
-    port = await viaWorker(tls);
   } else {
     const server =
       variant === 'bare' ? bare(tls) : variant === 'bare-patch' ? barePatch(tls) : viaExpress(tls);

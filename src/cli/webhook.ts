@@ -36,6 +36,7 @@ export async function run(args: string[]): Promise<number> {
       keyFile: config.tlsKey,
       limits: { maxBodyBytes: config.maxBodyBytes },
       certPollMs: config.certPollMs,
+      workers: config.workers,
     },
     { mutate, settings: source.settings, logger, registry },
   );

@@ -4,7 +4,7 @@ import type { Informer, ObjectCache, V1Namespace } from '@kubernetes/client-node
 import { Keys } from '../mutate/annotations.js';
 import type { InjectSettings } from '../mutate/types.js';
 import type { Logger } from '../telemetry/logger.js';
-import type { NamespaceVerdict, SettingsSource } from '../webhook/settings-source.js';
+import type { NamespaceVerdict, SettingsSnapshot, SettingsSource } from '../webhook/settings-source.js';
 
 export const INJECT_LABEL = Keys.inject;
 export const NETWORK_ANNOTATION = Keys.network;
@@ -62,14 +62,28 @@ export function createInformerSettingsSource(opts: InformerSourceOptions): Infor
   let stopped = false;
   let failures = 0;
   let retry: NodeJS.Timeout | undefined;
+  const listeners: (() => void)[] = [];
+  const changed = () => {
+    for (const listener of listeners) listener();
+  };
+  for (const event of ['add', 'update', 'delete'] as const) informer.on(event, changed);
+  const notSynced: NamespaceVerdict = {
+    optedIn: false,
+    reason: 'namespace cache not synced',
+    warning: `kubevirt-net-injector: not ready (namespace cache not synced); VM not injected`,
+  };
+  const notOptedIn = namespaceVerdict('', undefined, defaults);
 
   const connect = async () => {
     const before = failures;
     await informer.start();
     if (failures === before && !stopped) {
       failures = 0;
-      if (!synced) logger.info({ namespaces: informer.list().length }, 'namespace cache synced');
-      synced = true;
+      if (!synced) {
+        logger.info({ namespaces: informer.list().length }, 'namespace cache synced');
+        synced = true;
+        changed();
+      }
     }
   };
   informer.on('error', (err: unknown) => {
@@ -86,16 +100,20 @@ export function createInformerSettingsSource(opts: InformerSourceOptions): Infor
   });
 
   return {
-    forNamespace: (name) => {
-      if (!synced)
-        return {
-          optedIn: false,
-          reason: 'namespace cache not synced',
-          warning: `kubevirt-net-injector: not ready (namespace cache not synced); VM not injected`,
-        };
-      return namespaceVerdict(name, informer.get(name), defaults);
-    },
+    forNamespace: (name) => (synced ? namespaceVerdict(name, informer.get(name), defaults) : notSynced),
     ready: () => synced,
+    snapshot: (): SettingsSnapshot => {
+      if (!synced) return { ready: false, namespaces: {}, otherwise: notSynced };
+      const namespaces: Record<string, NamespaceVerdict> = {};
+      for (const ns of informer.list()) {
+        const name = ns.metadata?.name;
+        if (name) namespaces[name] = namespaceVerdict(name, ns, defaults);
+      }
+      return { ready: true, namespaces, otherwise: notOptedIn };
+    },
+    onChange: (listener) => {
+      listeners.push(listener);
+    },
     start: async () => {
       stopped = false;
       await connect();

@@ -12,6 +12,7 @@ import { createMutatingHandler, type MutateFn } from './handler.js';
 import { createWebhookServer, drain, listen, useKeyPair } from './server.js';
 import type { SettingsSource } from './settings-source.js';
 import { DEFAULT_LIMITS, type TransportLimits } from './transport.js';
+import { createWorkerPool, type WorkerPool } from './workers.js';
 
 export interface WebhookOptions {
   host: string;
@@ -21,6 +22,10 @@ export interface WebhookOptions {
   limits?: Partial<TransportLimits>;
   keepAliveTimeoutMs?: number;
   certPollMs?: number;
+  /** Review worker threads (0: decide on the main thread). Workers always run the real engine. */
+  workers?: number;
+  /** With workers: a review not decided by then is refused and its worker replaced. */
+  reviewTimeoutMs?: number;
 }
 
 export interface WebhookDeps {
@@ -50,11 +55,30 @@ export async function startWebhook(opts: WebhookOptions, deps: WebhookDeps): Pro
     ...(opts.certPollMs !== undefined ? { pollMs: opts.certPollMs } : {}),
   });
   const metrics = createWebhookMetrics(deps.registry);
+  const limits = { ...DEFAULT_LIMITS, ...opts.limits };
+  let pool: WorkerPool | undefined;
+  if (opts.workers) {
+    pool = createWorkerPool({
+      size: opts.workers,
+      settings: deps.settings,
+      maxDepth: limits.maxDepth,
+      timeoutMs: opts.reviewTimeoutMs ?? 4000,
+      logger,
+    });
+    try {
+      await pool.ready;
+    } catch (err) {
+      certs.close();
+      await pool.close();
+      throw err;
+    }
+  }
   const admission = createAdmissionEndpoint({
     handler: createMutatingHandler({ mutate: deps.mutate, settings: deps.settings }),
+    ...(pool ? { remote: pool.decide } : {}),
     logger,
     metrics,
-    limits: { ...DEFAULT_LIMITS, ...opts.limits },
+    limits,
     draining: () => draining,
   });
   const app = createApp({ registry: deps.registry, ready: () => !draining && deps.settings.ready() });
@@ -71,9 +95,10 @@ export async function startWebhook(opts: WebhookOptions, deps: WebhookDeps): Pro
     address = await listen(server, opts.port, opts.host);
   } catch (err) {
     certs.close();
+    await pool?.close();
     throw err;
   }
-  logger.info({ host: address.address, port: address.port }, 'webhook listening');
+  logger.info({ host: address.address, port: address.port, workers: opts.workers ?? 0 }, 'webhook listening');
   return {
     server,
     address,
@@ -82,6 +107,7 @@ export async function startWebhook(opts: WebhookOptions, deps: WebhookDeps): Pro
       draining = true;
       certs.close();
       await drain(server, graceMs);
+      await pool?.close();
     },
   };
 }

@@ -27,7 +27,18 @@ describe('webhook config', () => {
       maxBodyBytes: 3 * 1024 * 1024,
       certPollMs: 10_000,
       withController: false,
+      workers: 0,
     });
+  });
+
+  it('takes a number of review worker threads, within bounds', () => {
+    assert.equal(config([...TLS, '--network', 'n', '--workers', '2']).workers, 2);
+    for (const bad of ['17', 'two', '1.5']) {
+      assert.throws(
+        () => config([...TLS, '--network', 'n', '--workers', bad]),
+        /--workers must be an integer/,
+      );
+    }
   });
 
   it('runs the controller in the process only with a cluster', () => {

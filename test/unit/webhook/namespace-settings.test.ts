@@ -9,6 +9,7 @@ import {
   OPT_IN_SELECTOR,
 } from '../../../src/kube/namespace-settings.js';
 import { createLogger } from '../../../src/telemetry/logger.js';
+import { snapshotSource } from '../../../src/webhook/settings-source.js';
 
 const DEFAULTS = { network: 'ovs-net-br1', interfaceName: 'l2', cloudInit: true };
 const quiet = createLogger({ level: 'silent', destination: new Writable({ write: (_c, _e, cb) => cb() }) });
@@ -76,9 +77,17 @@ describe('namespace settings', () => {
       OPT_IN_SELECTOR,
     );
     const source = createInformerSettingsSource({ informer, defaults: DEFAULTS, logger: quiet });
+    let changes = 0;
+    source.onChange!(() => changes++);
     assert.equal(source.ready(), false);
     assert.equal(source.forNamespace('vm').optedIn, false);
+    assert.deepEqual(source.snapshot!(), {
+      ready: false,
+      namespaces: {},
+      otherwise: source.forNamespace('vm'),
+    });
     await source.start();
+    assert.ok(changes > 0, 'the list and the sync are changes');
     assert.equal(source.ready(), true);
     assert.equal(lists, 1);
     assert.equal(watch.queries[0]?.labelSelector, OPT_IN_SELECTOR);
@@ -88,10 +97,17 @@ describe('namespace settings', () => {
     });
     assert.equal(source.forNamespace('apps').optedIn, false);
 
+    const before = changes;
     watch.event!('ADDED', ns('apps', OPTED));
     assert.deepEqual(source.forNamespace('apps'), { optedIn: true, settings: DEFAULTS });
+    // The snapshot a worker thread decides with says the same as the source.
+    const copy = snapshotSource(structuredClone(source.snapshot!()));
+    for (const name of ['vm', 'apps', 'elsewhere']) {
+      assert.deepEqual(copy.forNamespace(name), source.forNamespace(name), name);
+    }
     watch.event!('DELETED', ns('vm', OPTED));
     assert.equal(source.forNamespace('vm').optedIn, false);
+    assert.equal(changes, before + 2);
     await source.stop();
   });
 
