@@ -48,11 +48,14 @@ interface Pending {
 interface Slot {
   worker: Worker;
   started: Promise<void>;
+  /** It has loaded the engine: only such a worker is replaced at once when it fails. */
+  up: boolean;
   /** In the order sent: a worker answers in order, so the first is the oldest. */
   pending: Map<number, Pending>;
 }
 
 const DEFAULT_ENTRY = new URL('./review-worker.js', import.meta.url);
+const TIMED_OUT = 'review not decided in time';
 
 function failed(message: string): ReviewVerdict {
   return { kind: 'refused', status: 500, reason: 'worker_failed', message };
@@ -85,10 +88,12 @@ export function createWorkerPool(opts: WorkerPoolOptions): WorkerPool {
         didNotStart = reject;
       }),
       pending: new Map(),
+      up: false,
     };
     slot.started.catch(() => {});
     worker.on('message', (message: FromWorker) => {
       if (message.type === 'ready') {
+        slot.up = true;
         started();
         return;
       }
@@ -115,6 +120,12 @@ export function createWorkerPool(opts: WorkerPoolOptions): WorkerPool {
   const replace = (slot: Slot, message: string) => {
     const index = slots.indexOf(slot);
     if (index < 0 || closed) return;
+    // One that never came up would fail again at once: its reviews time out instead, and the
+    // sweep tries a new worker no more often than the timeout.
+    if (!slot.up && message !== TIMED_OUT) {
+      fail(slot, message);
+      return;
+    }
     replacements++;
     slots[index] = spawn();
     fail(slot, message);
@@ -131,7 +142,7 @@ export function createWorkerPool(opts: WorkerPoolOptions): WorkerPool {
         const oldest = slot.pending.values().next().value as Pending | undefined;
         if (oldest && oldest.deadline < now) {
           logger.error({ timeoutMs: opts.timeoutMs }, 'review worker stopped answering; replacing it');
-          replace(slot, `review not decided within ${opts.timeoutMs} ms`);
+          replace(slot, TIMED_OUT);
         }
       }
     },
