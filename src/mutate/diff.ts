@@ -17,10 +17,6 @@ function escapeKey(key: string): string {
   return key.replace(/~/g, '~0').replace(/\//g, '~1');
 }
 
-function has(node: Node, key: string): boolean {
-  return Object.prototype.hasOwnProperty.call(node, key);
-}
-
 /** One changed member: recurse into two objects or two arrays, else replace. */
 function change(oldValue: unknown, newValue: unknown, at: string, ops: Operation[]): void {
   if (isNode(oldValue) && isNode(newValue) && Array.isArray(oldValue) === Array.isArray(newValue)) {
@@ -57,7 +53,7 @@ function generate(from: Node, to: Node, path: string, ops: Operation[]): void {
     const newValue = toRecord[key];
     if (oldValue === newValue && newValue !== undefined) continue;
     const at = `${path}/${escapeKey(key)}`;
-    if (has(to, key) && !(newValue === undefined && oldValue !== undefined && !Array.isArray(to))) {
+    if (Object.hasOwn(to, key) && !(newValue === undefined && oldValue !== undefined && !Array.isArray(to))) {
       change(oldValue, newValue, at, ops);
     } else if (Array.isArray(from) === Array.isArray(to)) {
       ops.push({ op: 'remove', path: at });
@@ -69,7 +65,7 @@ function generate(from: Node, to: Node, path: string, ops: Operation[]): void {
   const newKeys = Object.keys(to);
   if (!deleted && newKeys.length === oldKeys.length) return;
   for (const key of newKeys) {
-    if (!has(from, key) && toRecord[key] !== undefined) {
+    if (!Object.hasOwn(from, key) && toRecord[key] !== undefined) {
       ops.push({ op: 'add', path: `${path}/${escapeKey(key)}`, value: toRecord[key] });
     }
   }

@@ -8,7 +8,7 @@ import type { Logger } from '../telemetry/logger.js';
 import type { WebhookMetrics } from '../telemetry/metrics.js';
 import { decide, refusal, type ReviewVerdict } from './decide.js';
 import type { AdmissionHandler } from './handler.js';
-import { checkContentType, readBodyThen, TransportError, type TransportLimits } from './transport.js';
+import { checkContentType, readBody, TransportError, type TransportLimits } from './transport.js';
 
 /** Decides a body somewhere else (a worker thread) and calls back, exactly once. */
 export type RemoteDecider = (body: Buffer, done: (verdict: ReviewVerdict) => void) => void;
@@ -74,7 +74,7 @@ export function createAdmissionEndpoint(deps: EndpointDeps): RequestListener {
       refuse(res, start, refusal(err), false);
       return;
     }
-    readBodyThen(
+    readBody(
       req,
       limits.maxBodyBytes,
       (body) => {

@@ -5,7 +5,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { mutate } from '../mutate/index.js';
 import { decide } from './decide.js';
 import { createMutatingHandler } from './handler.js';
-import { snapshotSource, type SettingsSnapshot } from './settings-source.js';
+import { snapshotSource } from './settings-source.js';
 import type { FromWorker, ToWorker, WorkerInit } from './workers.js';
 
 const init = workerData as WorkerInit;
@@ -17,7 +17,7 @@ const handler = createMutatingHandler({
 
 parentPort!.on('message', (message: ToWorker) => {
   if (message.type === 'settings') {
-    settings = snapshotSource(message.settings satisfies SettingsSnapshot);
+    settings = snapshotSource(message.settings);
     return;
   }
   const { id, body } = message;

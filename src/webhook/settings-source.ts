@@ -30,7 +30,6 @@ export function snapshotSource(snapshot: SettingsSnapshot): SettingsSource {
   return {
     forNamespace: (namespace) => known.get(namespace) ?? snapshot.otherwise,
     ready: () => snapshot.ready,
-    snapshot: () => snapshot,
   };
 }
 
@@ -44,6 +43,5 @@ export function staticSettingsSource(settings: InjectSettings): SettingsSource {
     forNamespace: () => verdict,
     ready: () => true,
     snapshot: () => ({ ready: true, namespaces: {}, otherwise: verdict }),
-    onChange: () => {},
   };
 }

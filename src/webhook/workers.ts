@@ -102,15 +102,15 @@ export function createWorkerPool(opts: WorkerPoolOptions): WorkerPool {
       slot.pending.delete(message.id);
       p.done(message.verdict);
     });
-    worker.once('error', didNotStart);
-    worker.once('exit', (code) => didNotStart(new Error(`review worker exited with code ${code}`)));
-    slot.worker.on('error', (err) => {
-      logger.error({ errorName: err.name }, 'review worker failed; replacing it');
+    worker.on('error', (err) => {
+      didNotStart(err);
+      logger.error({ errorName: err.name }, 'review worker failed');
       replace(slot, 'review worker failed');
     });
-    slot.worker.on('exit', (code) => {
+    worker.on('exit', (code) => {
+      didNotStart(new Error(`review worker exited with code ${code}`));
       if (closed || !slots.includes(slot)) return;
-      logger.error({ code }, 'review worker exited; replacing it');
+      logger.error({ code }, 'review worker exited');
       replace(slot, 'review worker exited');
     });
     return slot;
