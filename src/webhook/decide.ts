@@ -8,8 +8,11 @@ import { BadReviewError, decodeReview } from './review.js';
 import { parseJson, TransportError } from './transport.js';
 
 export type ReviewVerdict =
-  /** An AdmissionReview answer (HTTP 200), whatever it decided. */
-  | { kind: 'answered'; text: string; outcome: ReviewOutcome; log: ReviewLogFields }
+  /**
+   * An AdmissionReview answer (HTTP 200), whatever it decided: its JSON text, or that text's
+   * UTF-8 bytes (as a review worker hands it over).
+   */
+  | { kind: 'answered'; body: string | Uint8Array; outcome: ReviewOutcome; log: ReviewLogFields }
   /** No review to answer: an HTTP error with a message (malformed body, not a review, our failure). */
   | { kind: 'refused'; status: number; reason: string; message: string };
 
@@ -30,7 +33,7 @@ export function decide(body: Buffer, handler: AdmissionHandler, maxDepth: number
     const { request } = decodeReview(parseJson(body, maxDepth));
     const result = handler(request);
     const log = reviewLogFields(request, result);
-    return { kind: 'answered', text: reviewJson(result.response), outcome: result.outcome, log };
+    return { kind: 'answered', body: reviewJson(result.response), outcome: result.outcome, log };
   } catch (err) {
     return refusal(err);
   }

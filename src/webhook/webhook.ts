@@ -22,8 +22,10 @@ export interface WebhookOptions {
   limits?: Partial<TransportLimits>;
   keepAliveTimeoutMs?: number;
   certPollMs?: number;
-  /** Review worker threads (0: decide on the main thread). Workers always run the real engine. */
+  /** Review worker threads (0, the default here: decide on the main thread). */
   workers?: number;
+  /** The workers' script: the real engine unless given (benchmarks give other engines). */
+  workerEntry?: URL;
   /** With workers: a review not decided by then is refused and its worker replaced. */
   reviewTimeoutMs?: number;
 }
@@ -64,6 +66,7 @@ export async function startWebhook(opts: WebhookOptions, deps: WebhookDeps): Pro
       maxDepth: limits.maxDepth,
       timeoutMs: opts.reviewTimeoutMs ?? 4000,
       logger,
+      ...(opts.workerEntry ? { entry: opts.workerEntry } : {}),
     });
     try {
       await pool.ready;
