@@ -5,13 +5,22 @@ import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
-import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { mutate } from '../../src/mutate/index.js';
-import { createLogger } from '../../src/telemetry/logger.js';
+import { bufferedDestination, createLogger } from '../../src/telemetry/logger.js';
 import { patched, toReview } from '../../src/webhook/response.js';
 import { staticSettingsSource } from '../../src/webhook/settings-source.js';
 import { startWebhook } from '../../src/webhook/webhook.js';
+
+/**
+ * webhook-noop: the worker runs an engine that changes nothing (what the transport, handler,
+ * logging and metrics cost apart from the injection). webhook-fixed: one that returns the
+ * seed VM's real patch computed once (the answer's full size without the injection's work).
+ */
+const WORKER_ENTRIES: Record<string, URL> = {
+  'webhook-noop': new URL('./noop-worker.js', import.meta.url),
+  'webhook-fixed': new URL('./fixed-worker.js', import.meta.url),
+};
 
 type Review = { request?: { uid?: string } };
 const SETTINGS = { network: 'ovs-net-br1', interfaceName: 'l2', cloudInit: true };
@@ -67,46 +76,27 @@ function viaExpress(tls: { cert: Buffer; key: Buffer }): Server {
   return createServer({ ...tls, keepAliveTimeout: 95_000 }, app);
 }
 
-const noop: typeof mutate = (vm) => ({
-  vm: vm as Record<string, unknown>,
-  patch: [],
-  warnings: [],
-  decision: { outcome: 'unchanged' },
-});
-
-function fixedPatch(): typeof mutate {
-  let result: ReturnType<typeof mutate> | undefined;
-  return (vm, settings, ctx) => (result ??= mutate(vm, settings, ctx));
-}
-
 async function main(): Promise<void> {
   const [variant, certFile, keyFile] = process.argv.slice(2) as [string, string, string];
   const tls = { cert: readFileSync(certFile), key: readFileSync(keyFile) };
   let port: number;
-  if (
-    variant === 'webhook' ||
-    variant === 'webhook-noop' ||
-    variant === 'webhook-fixed' ||
-    variant === 'webhook-worker'
-  ) {
-    // (c) Ours, as the CLI builds it: real engine, metrics, and a JSON log line per review,
-    // buffered as in the CLI, written to /dev/null (so its cost is counted, output discarded).
-    const logger = createLogger({
-      destination: pino.destination({ dest: '/dev/null', sync: false, minLength: 4096 }),
-    });
+  if (variant.startsWith('webhook')) {
+    // (c) Ours, as the CLI builds it: real engine on one review worker thread, metrics, and a
+    // JSON log line per review, buffered as in the CLI, written to /dev/null (so its cost is
+    // counted, output discarded).
+    const logger = createLogger({ destination: bufferedDestination('/dev/null') });
+    const workerEntry = WORKER_ENTRIES[variant];
     const webhook = await startWebhook(
-      // webhook-worker: the same server with `--workers 1`: the engine on the second core.
-      { host: '127.0.0.1', port: 0, certFile, keyFile, workers: variant === 'webhook-worker' ? 1 : 0 },
       {
-        // webhook-noop: the same server with an engine that changes nothing, to show what the
-        // transport, handler, logging and metrics cost apart from the injection itself.
-        // webhook-fixed: an engine that returns the seed VM's real patch, computed once: the
-        // answer's full size and encoding without the injection's own work.
-        mutate: variant === 'webhook' ? mutate : variant === 'webhook-fixed' ? fixedPatch() : noop,
-        settings: staticSettingsSource(SETTINGS),
-        logger,
-        registry: new Registry(),
+        host: '127.0.0.1',
+        port: 0,
+        certFile,
+        keyFile,
+        // webhook-inline: `--workers 0`, everything on the main thread.
+        workers: variant === 'webhook-inline' ? 0 : 1,
+        ...(workerEntry ? { workerEntry } : {}),
       },
+      { mutate, settings: staticSettingsSource(SETTINGS), logger, registry: new Registry() },
     );
     port = webhook.address.port;
   } else {

@@ -55,8 +55,8 @@ flags:
   --log-level LEVEL    trace, debug, info (default), warn, error (env LOG_LEVEL)
   --with-controller    also run the controller (Services for VM addresses) in this
                        process, with leader election and its default settings
-  --workers N          decide reviews on N worker threads (default 0: on the main
-                       thread); for pods with more than one CPU
+  --workers N          decide reviews on N worker threads (default 1; 0 decides
+                       on the main thread)
   -h, --help           this text
 
 Without --kubeconfig and outside a cluster, settings are static (--network is then
@@ -136,7 +136,7 @@ export function parseWebhookArgs(
   if (!LOG_LEVELS.has(logLevel)) throw new ConfigError(`unknown log level ${logLevel}`);
   const maxBodyBytes = toInt(file.maxBodyBytes ?? 3 * 1024 * 1024, 'maxBodyBytes', 1024, 64 * 1024 * 1024);
   const certPollMs = toInt(file.certPollMs ?? 10_000, 'certPollMs', 100, 3_600_000);
-  const workers = toInt(pick(values.workers, 'workers') ?? 0, '--workers', 0, 16);
+  const workers = toInt(pick(values.workers, 'workers') ?? 1, '--workers', 0, 16);
 
   const cluster: WebhookConfig['cluster'] =
     kubeconfig !== undefined ? { kubeconfig } : env.KUBERNETES_SERVICE_HOST ? { inCluster: true } : undefined;

@@ -112,14 +112,12 @@ async function ensureWebhook(
   await stopRecordedOne(APPS_DIR, 'webhook');
   let url: string;
   try {
-    // One review worker thread: the dev environment (and `make demo`) runs the webhook the way
-    // a pod with two CPUs would, with namespace settings copied to the worker as they change.
+    // As deployed: one review worker thread, namespace settings copied to it as they change.
     ({ url } = await startWebhookProcess({
       ca: ca(),
       processes: apps,
       network,
       kubeconfigPath: KUBECONFIG,
-      extraArgs: ['--workers', '1'],
     }));
   } catch (err) {
     say(`webhook did not start, control plane only: ${(err as Error).message}`);
