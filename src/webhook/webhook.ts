@@ -7,6 +7,7 @@ import type { Logger } from '../telemetry/logger.js';
 import { createWebhookMetrics } from '../telemetry/metrics.js';
 import { createApp } from './app.js';
 import { startCertWatcher, type CertWatcher } from './cert-watcher.js';
+import { decide } from './decide.js';
 import { createAdmissionEndpoint } from './endpoint.js';
 import { createMutatingHandler, type MutateFn } from './handler.js';
 import { createWebhookServer, drain, listen, useKeyPair } from './server.js';
@@ -26,6 +27,12 @@ export interface WebhookOptions {
   workers?: number;
   /** The workers' script: the real engine unless given (benchmarks give other engines). */
   workerEntry?: URL;
+  /**
+   * Send reviews to the workers even when none is in flight. By default such a review is
+   * decided on the main thread at once (no thread hop at low rates); tests of the worker
+   * path set this.
+   */
+  workerWhenIdle?: boolean;
   /** With workers: a review not decided by then is refused and its worker replaced. */
   reviewTimeoutMs?: number;
 }
@@ -58,6 +65,7 @@ export async function startWebhook(opts: WebhookOptions, deps: WebhookDeps): Pro
   });
   const metrics = createWebhookMetrics(deps.registry);
   const limits = { ...DEFAULT_LIMITS, ...opts.limits };
+  const handler = createMutatingHandler({ mutate: deps.mutate, settings: deps.settings });
   let pool: WorkerPool | undefined;
   if (opts.workers) {
     pool = createWorkerPool({
@@ -67,6 +75,7 @@ export async function startWebhook(opts: WebhookOptions, deps: WebhookDeps): Pro
       timeoutMs: opts.reviewTimeoutMs ?? 4000,
       logger,
       ...(opts.workerEntry ? { entry: opts.workerEntry } : {}),
+      ...(opts.workerWhenIdle ? {} : { here: (body: Buffer) => decide(body, handler, limits.maxDepth) }),
     });
     try {
       await pool.ready;
@@ -77,7 +86,7 @@ export async function startWebhook(opts: WebhookOptions, deps: WebhookDeps): Pro
     }
   }
   const admission = createAdmissionEndpoint({
-    handler: createMutatingHandler({ mutate: deps.mutate, settings: deps.settings }),
+    handler,
     ...(pool ? { remote: pool.decide } : {}),
     logger,
     metrics,

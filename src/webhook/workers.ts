@@ -30,6 +30,12 @@ export interface WorkerPoolOptions {
   logger: Logger;
   /** The worker script; tests pass their own. */
   entry?: URL;
+  /**
+   * Decides on this thread the one review of an event-loop turn when no worker has anything
+   * in flight: a lone review (the usual rate of VM creates) then skips two thread wake-ups
+   * (about 0.25 ms here). Absent: every review goes to a worker.
+   */
+  here?: (body: Buffer) => ReviewVerdict;
 }
 
 export interface WorkerPool {
@@ -216,6 +222,27 @@ export function createWorkerPool(opts: WorkerPoolOptions): WorkerPool {
   let flushQueued = false;
   const flush = () => {
     flushQueued = false;
+    if (opts.here) {
+      // Queued but not sent is all a worker holds: one review in all, and none in flight.
+      let queued = 0;
+      let lone: Slot | undefined;
+      for (const s of slots) {
+        if (s.pending.size !== s.outbox.length) {
+          queued = -1;
+          break;
+        }
+        queued += s.outbox.length;
+        if (s.outbox.length > 0) lone = s;
+      }
+      if (queued === 1 && lone) {
+        const body = lone.outbox[0]!;
+        const p = lone.pending.take(lone.outboxIds[0]!);
+        lone.outbox = [];
+        lone.outboxIds = [];
+        p?.done(opts.here(body));
+        return;
+      }
+    }
     for (const slot of slots) {
       if (slot.outbox.length === 0) continue;
       // One copy of all bodies, moved rather than cloned: a socket's chunk may be a view of a

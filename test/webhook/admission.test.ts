@@ -12,7 +12,7 @@ for (const workers of [0, 1]) {
   describe(`webhook over HTTPS: admission${workers ? ' (review worker thread)' : ''}`, () => {
     let h: Harness;
     before(async () => {
-      h = await startHarness({ workers });
+      h = await startHarness({ workers, workerWhenIdle: true });
     });
     after(async () => {
       await h.webhook.stop(1000);

@@ -13,7 +13,7 @@ for (const workers of [0, 1]) {
   describe(`webhook over HTTPS: hostile input${workers ? ' (review worker thread)' : ''}`, () => {
     let h: Harness;
     before(async () => {
-      h = await startHarness({ limits: { maxBodyBytes: 64 * 1024 }, workers });
+      h = await startHarness({ limits: { maxBodyBytes: 64 * 1024 }, workers, workerWhenIdle: true });
     });
     after(async () => {
       await h.webhook.stop(1000);

@@ -97,7 +97,7 @@ describe('review worker threads: settings', () => {
       snapshot,
       onChange: (l) => listeners.push(l),
     };
-    const h = await startHarness({ workers: 1 }, source);
+    const h = await startHarness({ workers: 1, workerWhenIdle: true }, source);
     try {
       const post = async (uid: string) => {
         const reply = await send(h.port, JSON.stringify(review(loadVm(), { uid })), { ca: h.certs.cert });
@@ -115,4 +115,30 @@ describe('review worker threads: settings', () => {
       rmSync(h.dir, { recursive: true, force: true });
     }
   });
+});
+
+describe('review worker threads: a review that finds them idle', () => {
+  // The worker here answers every body with HTTP 418: a real answer came from the main thread.
+  for (const workerWhenIdle of [false, true]) {
+    it(
+      workerWhenIdle ? 'goes to the worker when told to' : 'is decided on the main thread at once',
+      async () => {
+        const h = await startHarness({ workers: 1, workerEntry: MISBEHAVING, workerWhenIdle });
+        try {
+          const reply = await send(h.port, JSON.stringify(review(loadVm(), { uid: 'lone' })), {
+            ca: h.certs.cert,
+          });
+          if (workerWhenIdle) {
+            assert.equal(reply.status, 418);
+          } else {
+            assert.equal(reply.status, 200);
+            assert.ok(patchOf(reply.json()).length > 0);
+          }
+        } finally {
+          await h.webhook.stop(1000);
+          rmSync(h.dir, { recursive: true, force: true });
+        }
+      },
+    );
+  }
 });
