@@ -5,7 +5,9 @@
 // in its own process; its CPU per review is process.cpuUsage() over the measured window.
 // Usage: node dist/bench/admission/run.js [seconds=10] [connections=32] [variants=bare,bare-patch,express,webhook-noop,webhook-fixed,webhook,webhook-unique,webhook-inline] [rounds=3]
 // Each server is measured `rounds` times, interleaved with the others; the table shows each one's median round.
-import { fork, type ChildProcess } from 'node:child_process';
+// BENCH_PIN=1: every server on CPU 0 and the load generator on CPU 1 (taskset), so that neither
+// takes the other's CPU: what one CPU serves.
+import { fork, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,6 +21,7 @@ const CONNECTIONS = Number(process.argv[3] ?? 32);
 const ONLY = process.argv[4]?.split(',');
 const ROUNDS = Number(process.argv[5] ?? 3);
 const WARMUP_SECONDS = 3;
+const PIN = process.env.BENCH_PIN === '1';
 const SERVER = fileURLToPath(new URL('./server.js', import.meta.url));
 const VARIANTS = [
   ['bare', '(a) bare node:https parse+allow (floor)'],
@@ -97,9 +100,11 @@ function startServer(
   keyFile: string,
 ): Promise<{ child: ChildProcess; port: number }> {
   return new Promise((resolve, reject) => {
-    const child = fork(SERVER, [variant, certFile, keyFile], {
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-    });
+    const child = PIN
+      ? spawn('taskset', ['-c', '0', process.execPath, SERVER, variant, certFile, keyFile], {
+          stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+        })
+      : fork(SERVER, [variant, certFile, keyFile], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     child.once('message', (m: { port: number }) => resolve({ child, port: m.port }));
     child.once('exit', (code) => reject(new Error(`${variant} server exited (${code})`)));
   });
@@ -188,6 +193,10 @@ function median(rows: Omit<Row, 'variant'>[]): Omit<Row, 'variant'> {
 }
 
 async function main(): Promise<void> {
+  if (PIN) {
+    const pinned = spawnSync('taskset', ['-cp', '1', String(process.pid)]);
+    if (pinned.status !== 0) throw new Error(`taskset failed: ${pinned.stderr.toString()}`);
+  }
   const dir = mkdtempSync(join(tmpdir(), 'bench-admission-'));
   const { certFile, keyFile } = makeCert(dir);
   const template = reviewBodies(false);
@@ -229,13 +238,14 @@ async function main(): Promise<void> {
   const fmt = (l: number[]) => l.map((x) => x.toFixed(2)).join(' ');
   const context = [
     `Date: ${new Date().toISOString()}; node ${process.version}; ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}`,
+    `CPUs: ${PIN ? 'servers pinned to CPU 0, load generator to CPU 1' : 'servers and load generator share both'}`,
     `Load: HTTPS keep-alive, ${CONNECTIONS} connections, ${ROUNDS} interleaved rounds of ${SECONDS} s per server after ${WARMUP_SECONDS} s warm-up, median round shown (failures: all rounds); reviews: the seed's mongodb VM as ${DISTINCT_REVIEWS} distinct CREATEs (own name and uid; ${template[0]!.length} bytes each) sent in turn by each connection`,
     `Load average (1 5 15 min) before: ${fmt(loadBefore)}; after: ${fmt(loadAfter)}`,
   ];
   const table = [header, ...lines].join('\n');
   process.stdout.write(`\n${context.join('\n')}\n\n${table}\n`);
   writeFileSync(
-    join(process.cwd(), 'bench/admission/last-run.md'),
+    join(process.cwd(), PIN ? 'bench/admission/last-run-pinned.md' : 'bench/admission/last-run.md'),
     `# Admission benchmark, last run\n\n${context.map((l) => `- ${l}`).join('\n')}\n\n${table}\n`,
   );
 }

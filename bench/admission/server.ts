@@ -11,6 +11,7 @@ import { bufferedDestination, createLogger } from '../../src/telemetry/logger.js
 import { patched, toReview } from '../../src/webhook/response.js';
 import { staticSettingsSource } from '../../src/webhook/settings-source.js';
 import { startWebhook } from '../../src/webhook/webhook.js';
+import { fixedPatch, noop } from './engines.js';
 
 /**
  * webhook-noop: the worker runs an engine that changes nothing (what the transport, handler,
@@ -96,7 +97,13 @@ async function main(): Promise<void> {
         workers: variant === 'webhook-inline' ? 0 : 1,
         ...(workerEntry ? { workerEntry } : {}),
       },
-      { mutate, settings: staticSettingsSource(SETTINGS), logger, registry: new Registry() },
+      {
+        // The same stand-in on the main thread, for a review that finds the worker idle.
+        mutate: variant === 'webhook-noop' ? noop : variant === 'webhook-fixed' ? fixedPatch() : mutate,
+        settings: staticSettingsSource(SETTINGS),
+        logger,
+        registry: new Registry(),
+      },
     );
     port = webhook.address.port;
   } else {
