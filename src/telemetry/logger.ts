@@ -51,6 +51,7 @@ export interface BufferedDestination extends DestinationStream {
 export function bufferedDestination(dest: number | string): BufferedDestination {
   const sonic = pino.destination({ dest, sync: false, minLength: 4096, contentMode: 'buffer' });
   return {
+    // In byte mode sonic-boom takes Buffers; its type declarations know only text mode.
     write: (line: string) => sonic.write(Buffer.from(line) as unknown as string),
     flush: () => sonic.flush(),
     flushSync: () => sonic.flushSync(),
