@@ -39,8 +39,8 @@ export function checkContentType(header: string | undefined): void {
 /**
  * Reads the whole body, refusing it (413) as soon as it passes the cap: from Content-Length
  * before reading anything, or while streaming when the length is not announced. Callbacks, not
- * a promise: the endpoint answers in the request's own 'end' event, without a microtask hop
- * per review. Exactly one of the callbacks is called, once.
+ * a promise: the body reaches the endpoint in the request's own 'end' event, without a
+ * microtask hop per review. Exactly one of the callbacks is called, once.
  */
 export function readBody(
   req: IncomingMessage,

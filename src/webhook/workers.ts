@@ -1,5 +1,6 @@
 // Review worker threads (`--workers N`): the main thread keeps TLS, HTTP, logs and metrics
-// and hands each body to a worker, which parses it and runs the engine on another core. A
+// and hands the bodies of each event-loop turn to a worker, which parses them and runs the
+// engine on another core (a lone review, with nothing in flight, stays on this thread). A
 // worker that stops answering is cut off: its reviews are refused (HTTP 500, so the
 // apiserver applies the failure policy at once instead of waiting out its timeout) and a new
 // worker takes its place. Settings reach the workers as snapshots, after every change.
