@@ -5,6 +5,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { decide, type ReviewVerdict } from './decide.js';
 import { createMutatingHandler, type MutateFn } from './handler.js';
 import { snapshotSource } from './settings-source.js';
+import { encodeVerdicts } from './verdict-wire.js';
 import type { FromWorker, ToWorker, WorkerInit } from './workers.js';
 
 export function serveReviews(mutate: MutateFn): void {
@@ -30,30 +31,11 @@ export function serveReviews(mutate: MutateFn): void {
       verdicts.push(decide(body, handler, init.maxDepth));
       start = end;
     }
-    const answers = toBytes(verdicts);
-    const reply: FromWorker = { type: 'verdicts', ids, verdicts };
-    port.postMessage(reply, [answers]);
+    const batch = encodeVerdicts(verdicts);
+    const reply: FromWorker = { type: 'verdicts', ids, batch };
+    port.postMessage(reply, [batch.bytes]);
   });
 
   const ready: FromWorker = { type: 'ready' };
   port.postMessage(ready);
-}
-
-/**
- * Puts the answers' text, as UTF-8, in one new buffer and points each verdict at its part:
- * the buffer is then moved (not copied) to the main thread, which writes each answer as it
- * is, with no string to copy across or encode there. Returns the buffer to move.
- */
-function toBytes(verdicts: ReviewVerdict[]): ArrayBuffer {
-  let size = 0;
-  for (const v of verdicts) if (v.kind === 'answered') size += Buffer.byteLength(v.body);
-  const bytes = Buffer.allocUnsafeSlow(size);
-  let at = 0;
-  for (const v of verdicts) {
-    if (v.kind !== 'answered' || typeof v.body !== 'string') continue;
-    const end = at + bytes.write(v.body, at);
-    v.body = bytes.subarray(at, end);
-    at = end;
-  }
-  return bytes.buffer;
 }

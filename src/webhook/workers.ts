@@ -10,6 +10,7 @@ import type { Logger } from '../telemetry/logger.js';
 import type { ReviewVerdict } from './decide.js';
 import type { RemoteDecider } from './endpoint.js';
 import type { SettingsSnapshot, SettingsSource } from './settings-source.js';
+import { decodeVerdicts, type VerdictBatch } from './verdict-wire.js';
 
 export interface WorkerInit {
   settings: SettingsSnapshot;
@@ -20,7 +21,7 @@ export type ToWorker =
   | { type: 'reviews'; ids: number[]; ends: number[]; bodies: Uint8Array }
   | { type: 'settings'; settings: SettingsSnapshot };
 
-export type FromWorker = { type: 'ready' } | { type: 'verdicts'; ids: number[]; verdicts: ReviewVerdict[] };
+export type FromWorker = { type: 'ready' } | { type: 'verdicts'; ids: number[]; batch: VerdictBatch };
 
 export interface WorkerPoolOptions {
   size: number;
@@ -155,7 +156,8 @@ export function createWorkerPool(opts: WorkerPoolOptions): WorkerPool {
         started();
         return;
       }
-      const { ids, verdicts } = message;
+      const { ids } = message;
+      const verdicts = decodeVerdicts(message.batch);
       for (let i = 0; i < ids.length; i++) {
         slot.pending.take(ids[i]!)?.done(verdicts[i]!);
       }
