@@ -3,7 +3,7 @@
 // created from one template: same user data), against (a) a bare node:https parse-and-allow server (the
 // floor), (b) express with express.json() parse-and-allow, (c) our webhook. Each server runs
 // in its own process; its CPU per review is process.cpuUsage() over the measured window.
-// Usage: node dist/bench/admission/run.js [seconds=10] [connections=32] [variants=bare,bare-patch,express,webhook-noop,webhook-fixed,webhook,webhook-unique,webhook-inline] [rounds=3]
+// Usage: node dist/bench/admission/run.js [seconds=10] [connections=32] [variants=bare,lean,bare-patch,express,webhook-noop,webhook-fixed,webhook,webhook-unique,webhook-inline,webhook-node-http] [rounds=3]
 // Each server is measured `rounds` times, interleaved with the others; the table shows each one's median round.
 // BENCH_PIN=1: every server on CPU 0 and the load generator on CPU 1 (taskset), so that neither
 // takes the other's CPU: what one CPU serves.
@@ -25,6 +25,7 @@ const PIN = process.env.BENCH_PIN === '1';
 const SERVER = fileURLToPath(new URL('./server.js', import.meta.url));
 const VARIANTS = [
   ['bare', '(a) bare node:https parse+allow (floor)'],
+  ['lean', '(a1) our lean HTTP path on node:tls, parse+allow (no node HTTP server)'],
   [
     'bare-patch',
     "(a2) bare node:https parse + a fixed answer the size of ours (floor for a mutation's answer)",
@@ -35,6 +36,7 @@ const VARIANTS = [
   ['webhook', '(c) kubevirt-net-injector webhook (mutating; as deployed: one review worker thread)'],
   ['webhook-unique', '(c2) the same webhook, every review with its own user data (no template reuse)'],
   ['webhook-inline', '(c3) the same webhook with --workers 0 (parse and engine on the main thread)'],
+  ['webhook-node-http', "(c4) the same webhook with POST /mutate through node's HTTP server (lean path off)"],
 ] as const;
 
 /**

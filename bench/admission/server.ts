@@ -4,10 +4,12 @@
 import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import { createServer as createTlsServer, type Server as TlsServer } from 'node:tls';
 import express from 'express';
 import { Registry } from 'prom-client';
 import { mutate } from '../../src/mutate/index.js';
 import { bufferedDestination, createLogger } from '../../src/telemetry/logger.js';
+import { createLeanHttp } from '../../src/webhook/lean-http.js';
 import { patched, toReview } from '../../src/webhook/response.js';
 import { staticSettingsSource } from '../../src/webhook/settings-source.js';
 import { startWebhook } from '../../src/webhook/webhook.js';
@@ -43,6 +45,25 @@ function bare(tls: { cert: Buffer; key: Buffer }): Server {
       res.end(body);
     });
   });
+}
+
+/**
+ * (a1) The floor under node's HTTP server: our lean HTTP path (src/webhook/lean-http.ts) on
+ * a node:tls server, JSON.parse, allow. What reading and answering the request costs without
+ * node's request and response objects.
+ */
+function lean(tls: { cert: Buffer; key: Buffer }): TlsServer {
+  const http = createLeanHttp({
+    path: '/mutate',
+    maxBodyBytes: 3 * 1024 * 1024,
+    maxHeaderBytes: 16 * 1024,
+    keepAliveTimeoutMs: 95_000,
+    headersTimeoutMs: 10_000,
+    requestTimeoutMs: 30_000,
+    review: (body, _start, answer) => answer(200, allow(JSON.parse(body.toString('utf8')) as Review), false),
+    handOff: (socket) => socket.destroy(),
+  });
+  return createTlsServer(tls, (socket) => http.accept(socket));
 }
 
 /**
@@ -95,6 +116,8 @@ async function main(): Promise<void> {
         keyFile,
         // webhook-inline: `--workers 0`, everything on the main thread.
         workers: variant === 'webhook-inline' ? 0 : 1,
+        // webhook-node-http: every request through node's HTTP server (no lean path).
+        ...(variant === 'webhook-node-http' ? { leanHttp: false } : {}),
         ...(workerEntry ? { workerEntry } : {}),
       },
       {
@@ -108,7 +131,13 @@ async function main(): Promise<void> {
     port = webhook.address.port;
   } else {
     const server =
-      variant === 'bare' ? bare(tls) : variant === 'bare-patch' ? barePatch(tls) : viaExpress(tls);
+      variant === 'bare'
+        ? bare(tls)
+        : variant === 'lean'
+          ? lean(tls)
+          : variant === 'bare-patch'
+            ? barePatch(tls)
+            : viaExpress(tls);
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     port = (server.address() as AddressInfo).port;
   }

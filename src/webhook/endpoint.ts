@@ -26,7 +26,21 @@ export interface EndpointDeps {
 
 export type RequestListener = (req: IncomingMessage, res: ServerResponse) => void;
 
-export function createAdmissionEndpoint(deps: EndpointDeps): RequestListener {
+/** Writes an answer: status, JSON body, and whether the connection closes after it. */
+export type Answer = (status: number, body: string | Uint8Array, close: boolean) => void;
+
+export interface AdmissionEndpoint {
+  /** POST /mutate on node's request and response objects. */
+  listener: RequestListener;
+  /**
+   * A body read by other means (the lean HTTP path, src/webhook/lean-http.ts) whose request
+   * began at `start` (performance.now()): decided, answered through `answer` and logged
+   * exactly as the listener does.
+   */
+  review(body: Buffer, start: number, answer: Answer): void;
+}
+
+export function createAdmissionEndpoint(deps: EndpointDeps): AdmissionEndpoint {
   const { logger, metrics, limits } = deps;
   const decideBody = deps.remote ?? nextTurn(deps.handler, limits.maxDepth);
   // Label children bound once: observe/inc on a child skips hashing the label set per review.
@@ -37,8 +51,9 @@ export function createAdmissionEndpoint(deps: EndpointDeps): RequestListener {
     if (!child) byOutcome.set(outcome, (child = metrics.decisions.labels(outcome)));
     child.inc();
   };
+  const draining = () => deps.draining?.() === true;
   const refuse = (
-    res: ServerResponse,
+    answer: Answer,
     start: number,
     refused: ReviewVerdict & { kind: 'refused' },
     bodyRead: boolean,
@@ -46,18 +61,18 @@ export function createAdmissionEndpoint(deps: EndpointDeps): RequestListener {
     const { status, reason, message } = refused;
     metrics.errors.inc({ reason });
     // An unread body is still on the socket: do not reuse the connection.
-    send(res, status, JSON.stringify({ message }), !bodyRead || deps.draining?.() === true);
+    answer(status, JSON.stringify({ message }), !bodyRead || draining());
     const durationMs = performance.now() - start;
     metrics.reviewDuration.observe({ code: String(status) }, durationMs / 1000);
     logger.warn({ status, reason, message, durationMs: round(durationMs) }, 'admission request refused');
   };
 
-  const finish = (res: ServerResponse, start: number, verdict: ReviewVerdict) => {
+  const finish = (answer: Answer, start: number, verdict: ReviewVerdict) => {
     if (verdict.kind === 'refused') {
-      refuse(res, start, verdict, true);
+      refuse(answer, start, verdict, true);
       return;
     }
-    send(res, 200, verdict.body, deps.draining?.() === true);
+    answer(200, verdict.body, draining());
     const durationMs = performance.now() - start;
     ok.observe(durationMs / 1000);
     decided(verdict.outcome);
@@ -67,30 +82,32 @@ export function createAdmissionEndpoint(deps: EndpointDeps): RequestListener {
     else logger.info(fields, 'admission review');
   };
 
-  return (req, res) => {
+  const review = (body: Buffer, start: number, answer: Answer) => {
+    decideBody(body, (verdict) => {
+      try {
+        finish(answer, start, verdict);
+      } catch (err) {
+        refuse(answer, start, refusal(err), true);
+      }
+    });
+  };
+
+  const listener: RequestListener = (req, res) => {
     const start = performance.now();
+    const answer: Answer = (status, body, close) => send(res, status, body, close);
     try {
       checkContentType(req.headers['content-type']);
     } catch (err) {
-      refuse(res, start, refusal(err), false);
+      refuse(answer, start, refusal(err), false);
       return;
     }
     readBody(
       req,
       limits.maxBodyBytes,
-      (body) => {
-        const settle = (verdict: ReviewVerdict) => {
-          try {
-            finish(res, start, verdict);
-          } catch (err) {
-            refuse(res, start, refusal(err), true);
-          }
-        };
-        decideBody(body, settle);
-      },
+      (body) => review(body, start, answer),
       (err: unknown) => {
         if (err instanceof TransportError) {
-          refuse(res, start, refusal(err), false);
+          refuse(answer, start, refusal(err), false);
           return;
         }
         metrics.errors.inc({ reason: 'aborted' });
@@ -102,6 +119,7 @@ export function createAdmissionEndpoint(deps: EndpointDeps): RequestListener {
       },
     );
   };
+  return { listener, review };
 }
 
 /**

@@ -1,16 +1,27 @@
 // The HTTPS server: TLS 1.2+, certificates swapped in place, keep-alive sized for the
-// apiserver, and a dispatch that sends POST /mutate to the lean admission endpoint before
-// express sees it (express's per-request machinery would cost more than the review itself).
+// apiserver. POST /mutate is read off the TLS socket by the lean HTTP path (lean-http.ts);
+// any other request, and any connection the lean path hands over, goes to node's HTTP
+// server, which sends POST /mutate to the admission endpoint before express sees it
+// (express's per-request machinery would cost more than the review itself).
+import type { TLSSocket } from 'node:tls';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import type { RequestListener } from './endpoint.js';
+import type { AdmissionEndpoint, RequestListener } from './endpoint.js';
 import type { KeyPair } from './cert-watcher.js';
+import { createLeanHttp, type LeanHttp } from './lean-http.js';
 
 export const ADMISSION_PATH = '/mutate';
 
 export interface ServerOptions {
   tls: KeyPair;
-  admission: RequestListener;
+  admission: AdmissionEndpoint;
+  /**
+   * Read POST /mutate off the TLS socket (the default); false leaves every request to node's
+   * HTTP server (the benchmark compares the two).
+   */
+  leanHttp?: boolean;
+  /** Largest admission body; a larger one is refused (413) by node's server. */
+  maxBodyBytes: number;
   /** The express app (or any listener) for every other request. */
   app: RequestListener;
   /**
@@ -21,6 +32,10 @@ export interface ServerOptions {
   keepAliveTimeoutMs?: number;
   /** Whole request, headers and body; the apiserver gives a webhook at most 30 s. */
   requestTimeoutMs?: number;
+  /** A request's headers, from its first byte. */
+  headersTimeoutMs?: number;
+  /** Told the first line of a request whose connection goes to node's server from then on. */
+  onHandOff?: (requestLine: string) => void;
 }
 
 export function isAdmission(method: string | undefined, url: string | undefined): boolean {
@@ -28,20 +43,55 @@ export function isAdmission(method: string | undefined, url: string | undefined)
   return url === ADMISSION_PATH || url.startsWith(`${ADMISSION_PATH}?`);
 }
 
-export function createWebhookServer(opts: ServerOptions): Server {
-  const server = createServer({
+export interface WebhookServer {
+  https: Server;
+  /** Connections on the lean path (absent when it is off). */
+  lean?: LeanHttp;
+}
+
+/** Node's default largest header block. */
+const MAX_HEADER_BYTES = 16 * 1024;
+
+export function createWebhookServer(opts: ServerOptions): WebhookServer {
+  const keepAliveTimeoutMs = opts.keepAliveTimeoutMs ?? 95_000;
+  const requestTimeoutMs = opts.requestTimeoutMs ?? 30_000;
+  const headersTimeoutMs = opts.headersTimeoutMs ?? 10_000;
+  const https = createServer({
     cert: opts.tls.cert,
     key: opts.tls.key,
     minVersion: 'TLSv1.2',
-    keepAliveTimeout: opts.keepAliveTimeoutMs ?? 95_000,
-    requestTimeout: opts.requestTimeoutMs ?? 30_000,
-    headersTimeout: 10_000,
+    keepAliveTimeout: keepAliveTimeoutMs,
+    requestTimeout: requestTimeoutMs,
+    headersTimeout: headersTimeoutMs,
+    maxHeaderSize: MAX_HEADER_BYTES,
   });
-  server.on('request', (req, res) => {
-    if (isAdmission(req.method, req.url)) opts.admission(req, res);
+  https.on('request', (req, res) => {
+    if (isAdmission(req.method, req.url)) opts.admission.listener(req, res);
     else opts.app(req, res);
   });
-  return server;
+  if (opts.leanHttp === false) return { https };
+
+  // node:https starts HTTP on a connection in its one 'secureConnection' listener: the lean
+  // path takes that event and calls the listener for the connections it hands over.
+  const [http] = https.listeners('secureConnection') as ((socket: TLSSocket) => void)[];
+  if (typeof http !== 'function')
+    throw new Error("node:https has no 'secureConnection' listener to take over");
+  https.removeListener('secureConnection', http);
+  const lean = createLeanHttp({
+    path: ADMISSION_PATH,
+    maxBodyBytes: opts.maxBodyBytes,
+    maxHeaderBytes: MAX_HEADER_BYTES,
+    keepAliveTimeoutMs,
+    headersTimeoutMs,
+    requestTimeoutMs,
+    review: opts.admission.review,
+    handOff: (socket, requestLine) => {
+      opts.onHandOff?.(requestLine);
+      http.call(https, socket);
+    },
+  });
+  https.on('secureConnection', (socket: TLSSocket) => lean.accept(socket));
+  return { https, lean };
 }
 
 /** Swaps the certificate for new handshakes; established connections keep theirs. */
@@ -63,15 +113,22 @@ export function listen(server: Server, port: number, host: string): Promise<Addr
  * Stops accepting, lets requests in flight finish, closes idle keep-alive connections as
  * they become idle, and after `graceMs` cuts whatever is left.
  */
-export function drain(server: Server, graceMs = 25_000): Promise<void> {
+export function drain({ https, lean }: WebhookServer, graceMs = 25_000): Promise<void> {
+  const closeIdle = () => {
+    https.closeIdleConnections();
+    lean?.closeIdle();
+  };
   return new Promise((resolve) => {
-    const sweep = setInterval(() => server.closeIdleConnections(), 50);
-    const deadline = setTimeout(() => server.closeAllConnections(), graceMs);
-    server.close(() => {
+    const sweep = setInterval(closeIdle, 50);
+    const deadline = setTimeout(() => {
+      https.closeAllConnections();
+      lean?.closeAll();
+    }, graceMs);
+    https.close(() => {
       clearInterval(sweep);
       clearTimeout(deadline);
       resolve();
     });
-    server.closeIdleConnections();
+    closeIdle();
   });
 }

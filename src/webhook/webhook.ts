@@ -22,6 +22,9 @@ export interface WebhookOptions {
   keyFile: string;
   limits?: Partial<TransportLimits>;
   keepAliveTimeoutMs?: number;
+  /** Limits on a request's headers and on the whole request, from its first byte (else 408). */
+  headersTimeoutMs?: number;
+  requestTimeoutMs?: number;
   certPollMs?: number;
   /** Review worker threads (0, the default here: decide on the main thread). */
   workers?: number;
@@ -35,6 +38,8 @@ export interface WebhookOptions {
   workerWhenIdle?: boolean;
   /** With workers: a review not decided by then is refused and its worker replaced. */
   reviewTimeoutMs?: number;
+  /** Read POST /mutate off the TLS socket (default true; see lean-http.ts). */
+  leanHttp?: boolean;
 }
 
 export interface WebhookDeps {
@@ -94,12 +99,18 @@ export async function startWebhook(opts: WebhookOptions, deps: WebhookDeps): Pro
     draining: () => draining,
   });
   const app = createApp({ registry: deps.registry, ready: () => !draining && deps.settings.ready() });
-  const server = createWebhookServer({
+  const webServer = createWebhookServer({
     tls: certs.current(),
     admission,
     app,
+    maxBodyBytes: limits.maxBodyBytes,
+    onHandOff: (requestLine) => logger.debug({ requestLine }, "connection handed to node's HTTP server"),
+    ...(opts.leanHttp === false ? { leanHttp: false } : {}),
     ...(opts.keepAliveTimeoutMs !== undefined ? { keepAliveTimeoutMs: opts.keepAliveTimeoutMs } : {}),
+    ...(opts.headersTimeoutMs !== undefined ? { headersTimeoutMs: opts.headersTimeoutMs } : {}),
+    ...(opts.requestTimeoutMs !== undefined ? { requestTimeoutMs: opts.requestTimeoutMs } : {}),
   });
+  const server = webServer.https;
   live.server = server;
   server.on('tlsClientError', (err) => logger.debug({ err: err.message }, 'TLS handshake failed'));
   let address: AddressInfo;
@@ -118,7 +129,7 @@ export async function startWebhook(opts: WebhookOptions, deps: WebhookDeps): Pro
     stop: async (graceMs) => {
       draining = true;
       certs.close();
-      await drain(server, graceMs);
+      await drain(webServer, graceMs);
       await pool?.close();
     },
   };
