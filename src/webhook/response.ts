@@ -10,27 +10,80 @@ export function allowed(uid: string, warnings: string[] = []): AdmissionResponse
 /** Allowed, with the JSON Patch when it is non-empty (an empty patch is no patch). */
 export function patched(uid: string, patch: Operation[], warnings: string[] = []): AdmissionResponse {
   if (patch.length === 0) return allowed(uid, warnings);
-  const text = patchText(patch);
-  // All-ASCII text (the usual case) is its own UTF-8, and btoa encodes it without a Buffer.
-  const encoded = Buffer.byteLength(text) === text.length ? btoa(text) : Buffer.from(text).toString('base64');
-  return withWarnings({ uid, allowed: true, patchType: 'JSONPatch', patch: encoded }, warnings);
+  return withWarnings({ uid, allowed: true, patchType: 'JSONPatch', patch: patchBase64(patch) }, warnings);
 }
 
-// The JSON text of long string values seen in recent patches. The engine hands every VM of a
-// template the same user-data string (see mutate/cloudinit.ts); escaping it is the largest part
-// of writing the patch, and comparing with the few kept is far cheaper: the same string is
-// found by identity, a different one of the same length usually within a few characters.
+/** base64 of UTF-8 text; all-ASCII text (the usual case) is its own UTF-8, and btoa takes it as is. */
+function base64(text: string): string {
+  return Buffer.byteLength(text) === text.length ? btoa(text) : Buffer.from(text).toString('base64');
+}
+
+// The JSON text of long string values seen in recent patches, and its base64. The engine
+// hands every VM of a template the same user-data string (see mutate/cloudinit.ts): escaping
+// and encoding it are the largest part of writing the patch, and comparing with the few kept
+// is far cheaper: the same string is found by identity, a different one of the same length
+// usually within a few characters.
 const LONG_STRING = 512;
-const recent: { value: string; json: string }[] = [];
+interface LongString {
+  value: string;
+  json: string;
+  /** base64 of `json` padded with spaces to a multiple of 3 bytes; absent when not ASCII. */
+  base64?: string;
+}
+const recent: LongString[] = [];
 const RECENT_MAX = 8;
 
-function stringJson(value: string): string {
-  if (value.length < LONG_STRING) return JSON.stringify(value);
-  for (const entry of recent) if (entry.value === value) return entry.json;
+function longString(value: string): LongString {
+  for (const entry of recent) if (entry.value === value) return entry;
   const json = JSON.stringify(value);
+  const entry: LongString = { value, json };
+  if (Buffer.byteLength(json) === json.length) entry.base64 = btoa(json + padding(json.length));
   if (recent.length >= RECENT_MAX) recent.pop();
-  recent.unshift({ value, json });
-  return json;
+  recent.unshift(entry);
+  return entry;
+}
+
+function stringJson(value: string): string {
+  return value.length < LONG_STRING ? JSON.stringify(value) : longString(value).json;
+}
+
+/** Spaces that bring `bytes` to a multiple of 3. */
+function padding(bytes: number): string {
+  return ['', '  ', ' '][bytes % 3]!;
+}
+
+/**
+ * base64 of the patch's JSON text, with the long string values' base64 reused (see above).
+ * The base64 of a concatenation is the concatenation of the parts' base64 when every part
+ * but the last is a whole number of 3-byte groups, so the text before such a value, and the
+ * value's own text, are padded to one with spaces, which JSON allows between tokens.
+ */
+export function patchBase64(patch: readonly Operation[]): string {
+  let text = '[';
+  let encoded = '';
+  for (let i = 0; i < patch.length; i++) {
+    const op = patch[i]!;
+    if (i > 0) text += ',';
+    text += `{"op":${shortJson(op.op)},"path":${shortJson(op.path)}`;
+    if ('from' in op) text += `,"from":${shortJson(op.from)}`;
+    if ('value' in op && op.value !== undefined) {
+      text += ',"value":';
+      const { value } = op;
+      if (typeof value !== 'string') text += JSON.stringify(value);
+      else if (value.length < LONG_STRING) text += JSON.stringify(value);
+      else {
+        const long = longString(value);
+        if (long.base64 === undefined) text += long.json;
+        else {
+          text += padding(Buffer.byteLength(text));
+          encoded += base64(text) + long.base64;
+          text = '';
+        }
+      }
+    }
+    text += '}';
+  }
+  return encoded + base64(`${text}]`);
 }
 
 // Paths made of these characters need no escaping (the usual ones: /metadata/annotations/...).

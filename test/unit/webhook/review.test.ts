@@ -5,6 +5,7 @@ import {
   denied,
   errored,
   patched,
+  patchBase64,
   patchText,
   reviewJson,
   toReview,
@@ -118,6 +119,35 @@ describe('AdmissionReview responses', () => {
       const patch: Operation[] = [{ op: 'add', path: '/p', value }];
       const { patch: encoded } = patched('u', patch);
       assert.deepEqual(JSON.parse(Buffer.from(encoded!, 'base64').toString('utf8')), patch);
+    }
+  });
+
+  it('reuses the base64 of long values, aligned so that the whole still decodes to the patch', () => {
+    const long = (c: string, n = 700) => c.repeat(n);
+    const cases: Operation[][] = [
+      [{ op: 'add', path: '/a', value: long('a') }],
+      // Text before the value of every length modulo 3, and values of every length modulo 3.
+      ...[0, 1, 2].flatMap((i) =>
+        [700, 701, 702].map((n): Operation[] => [
+          { op: 'remove', path: `/${'x'.repeat(i)}` },
+          { op: 'add', path: '/v', value: long('v', n) },
+          { op: 'add', path: '/t', value: 'tail é' },
+        ]),
+      ),
+      [
+        { op: 'add', path: '/ü', value: long('b') },
+        { op: 'add', path: '/n', value: long('é') },
+        { op: 'add', path: '/m', value: long('c') },
+      ],
+    ];
+    for (const patch of cases) {
+      for (let round = 0; round < 2; round++) {
+        const encoded = patchBase64(patch);
+        assert.match(encoded, /^[A-Za-z0-9+/]*={0,2}$/);
+        const text = Buffer.from(encoded, 'base64').toString('utf8');
+        assert.deepEqual(JSON.parse(text), patch);
+        assert.equal(text.replace(/ (?=[ "\]}])|(?<=:) +/g, ''), JSON.stringify(patch));
+      }
     }
   });
 });
