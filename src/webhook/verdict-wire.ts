@@ -20,15 +20,18 @@ export interface VerdictBatch {
 /** Fields an answered verdict takes in `fields`, its byte length included. */
 const ANSWERED = 13;
 
+// The answers are written here first (each string once, without measuring it beforehand),
+// then copied out in one piece: this thread's own, grown when a batch needs more.
+let scratch = Buffer.allocUnsafeSlow(256 * 1024);
+
+function room(at: number, needed: number): void {
+  if (at + needed <= scratch.length) return;
+  const bigger = Buffer.allocUnsafeSlow(Math.max(2 * scratch.length, at + needed));
+  scratch.copy(bigger, 0, 0, at);
+  scratch = bigger;
+}
+
 export function encodeVerdicts(verdicts: readonly ReviewVerdict[]): VerdictBatch {
-  const texts: (string | Uint8Array)[] = [];
-  let size = 0;
-  for (const v of verdicts) {
-    if (v.kind !== 'answered') continue;
-    texts.push(v.body);
-    size += typeof v.body === 'string' ? Buffer.byteLength(v.body) : v.body.byteLength;
-  }
-  const bytes = Buffer.allocUnsafeSlow(size);
   const fields: WireValue[] = [];
   let at = 0;
   for (const v of verdicts) {
@@ -37,9 +40,13 @@ export function encodeVerdicts(verdicts: readonly ReviewVerdict[]): VerdictBatch
       continue;
     }
     const start = at;
-    if (typeof v.body === 'string') at += bytes.write(v.body, at);
-    else {
-      bytes.set(v.body, at);
+    if (typeof v.body === 'string') {
+      // A UTF-16 code unit takes at most 3 bytes of UTF-8.
+      room(at, 3 * v.body.length);
+      at += scratch.write(v.body, at);
+    } else {
+      room(at, v.body.byteLength);
+      scratch.set(v.body, at);
       at += v.body.byteLength;
     }
     const l = v.log;
@@ -59,6 +66,8 @@ export function encodeVerdicts(verdicts: readonly ReviewVerdict[]): VerdictBatch
       l.errorAt ?? null,
     );
   }
+  const bytes = new Uint8Array(at);
+  bytes.set(scratch.subarray(0, at));
   return { bytes: bytes.buffer, fields };
 }
 

@@ -50,4 +50,22 @@ describe('verdicts between threads', () => {
     assert.ok(first?.kind === 'answered');
     assert.deepEqual(Object.keys(first.log), Object.keys(log));
   });
+
+  it('carry batches larger than the first scratch buffer, text and bytes mixed', () => {
+    const many: ReviewVerdict[] = Array.from({ length: 120 }, (_, i) => ({
+      kind: 'answered',
+      body: i % 2 ? `{"n":${i},"t":"${'é✓'.repeat(1500)}"}` : Buffer.from(`{"n":${i}}`.padEnd(5000, ' ')),
+      outcome: 'injected',
+      log: { ...log, uid: `u${i}` },
+    }));
+    const back = decodeVerdicts(encodeVerdicts(many));
+    assert.equal(back.length, many.length);
+    back.forEach((v, i) => {
+      const sent = many[i]!;
+      assert.ok(v.kind === 'answered' && sent.kind === 'answered');
+      const expected = typeof sent.body === 'string' ? sent.body : Buffer.from(sent.body).toString('utf8');
+      assert.equal(Buffer.from(v.body as Uint8Array).toString('utf8'), expected);
+      assert.equal(v.log.uid, `u${i}`);
+    });
+  });
 });
