@@ -220,8 +220,9 @@ export function createLeanHttp(opts: LeanHttpOptions): LeanHttp {
       const buf = this.joined();
       if (buf === undefined) return;
       const headEnd = buf.indexOf(HEAD_END);
-      if (headEnd < 0) {
-        if (buf.length > opts.maxHeaderBytes) this.handOff();
+      if (headEnd < 0 || headEnd > opts.maxHeaderBytes) {
+        // Headers too large, complete or not, are node's to refuse (431).
+        if (headEnd >= 0 || buf.length > opts.maxHeaderBytes) this.handOff();
         else this.waitFor(opts.headersTimeoutMs, buf.length + 1);
         return;
       }

@@ -224,6 +224,16 @@ for (const workers of [0, 1]) {
       assert.equal(uidOf(after!), 'after');
     });
 
+    it("leaves headers over node's limit to node, which answers 431, whole or not", async () => {
+      const big = `X-Big: ${'b'.repeat(20 * 1024)}`;
+      for (const request of [admission('big', `${big}\r\n`), `POST /mutate HTTP/1.1\r\nHost: x\r\n${big}`]) {
+        const w = await open();
+        w.write(request);
+        const [r] = await w.until(1);
+        assert.equal(r?.status, 431);
+      }
+    });
+
     it('closes after answering a request that asks to', async () => {
       const w = await open();
       w.write(admission('last', 'Connection: close\r\n'));
