@@ -43,10 +43,6 @@ function longString(value: string): LongString {
   return entry;
 }
 
-function stringJson(value: string): string {
-  return value.length < LONG_STRING ? JSON.stringify(value) : longString(value).json;
-}
-
 /** Spaces that bring `bytes` to a multiple of 3. */
 function padding(bytes: number): string {
   return ['', '  ', ' '][bytes % 3]!;
@@ -91,22 +87,6 @@ const PLAIN = /^[A-Za-z0-9/~._-]*$/;
 
 function shortJson(value: string): string {
   return PLAIN.test(value) ? `"${value}"` : JSON.stringify(value);
-}
-
-/** JSON.stringify(patch), with long string values escaped once (see above). */
-export function patchText(patch: readonly Operation[]): string {
-  let text = '[';
-  for (let i = 0; i < patch.length; i++) {
-    const op = patch[i]!;
-    if (i > 0) text += ',';
-    text += `{"op":${shortJson(op.op)},"path":${shortJson(op.path)}`;
-    if ('from' in op) text += `,"from":${shortJson(op.from)}`;
-    if ('value' in op && op.value !== undefined) {
-      text += `,"value":${typeof op.value === 'string' ? stringJson(op.value) : JSON.stringify(op.value)}`;
-    }
-    text += '}';
-  }
-  return `${text}]`;
 }
 
 /** Refused because of the request: the object is not one we can admit. */
