@@ -18,7 +18,7 @@ function base64(text: string): string {
   return Buffer.byteLength(text) === text.length ? btoa(text) : Buffer.from(text).toString('base64');
 }
 
-// The JSON text of long string values seen in recent patches, and its base64. The engine
+// The base64 of the JSON text of long string values seen in recent patches. The engine
 // hands every VM of a template the same user-data string (see mutate/cloudinit.ts): escaping
 // and encoding it are the largest part of writing the patch, and comparing with the few kept
 // is far cheaper: the same string is found by identity, a different one of the same length
@@ -26,9 +26,8 @@ function base64(text: string): string {
 const LONG_STRING = 512;
 interface LongString {
   value: string;
-  json: string;
-  /** base64 of `json` padded with spaces to a multiple of 3 bytes; absent when not ASCII. */
-  base64?: string;
+  /** base64 of the value's JSON text as UTF-8, padded with spaces to a multiple of 3 bytes. */
+  base64: string;
 }
 const recent: LongString[] = [];
 const RECENT_MAX = 8;
@@ -36,8 +35,7 @@ const RECENT_MAX = 8;
 function longString(value: string): LongString {
   for (const entry of recent) if (entry.value === value) return entry;
   const json = JSON.stringify(value);
-  const entry: LongString = { value, json };
-  if (Buffer.byteLength(json) === json.length) entry.base64 = btoa(json + padding(json.length));
+  const entry: LongString = { value, base64: base64(json + padding(Buffer.byteLength(json))) };
   if (recent.length >= RECENT_MAX) recent.pop();
   recent.unshift(entry);
   return entry;
@@ -65,16 +63,11 @@ export function patchBase64(patch: readonly Operation[]): string {
     if ('value' in op && op.value !== undefined) {
       text += ',"value":';
       const { value } = op;
-      if (typeof value !== 'string') text += JSON.stringify(value);
-      else if (value.length < LONG_STRING) text += JSON.stringify(value);
+      if (typeof value !== 'string' || value.length < LONG_STRING) text += JSON.stringify(value);
       else {
-        const long = longString(value);
-        if (long.base64 === undefined) text += long.json;
-        else {
-          text += padding(Buffer.byteLength(text));
-          encoded += base64(text) + long.base64;
-          text = '';
-        }
+        text += padding(Buffer.byteLength(text));
+        encoded += base64(text) + longString(value).base64;
+        text = '';
       }
     }
     text += '}';
