@@ -42,8 +42,6 @@ export interface LeanHttp {
   closeIdle(): void;
   /** Destroys every connection still here. */
   closeAll(): void;
-  /** Connections currently read here. */
-  size(): number;
 }
 
 const HEAD_END = Buffer.from('\r\n\r\n');
@@ -73,11 +71,11 @@ export function parseHead(text: string, line: RegExp, maxBodyBytes: number): Hea
   let hosts = 0;
   let close = false;
   for (let i = 1; i < lines.length; i++) {
-    const line = lines[i]!;
-    const colon = line.indexOf(':');
+    const field = lines[i]!;
+    const colon = field.indexOf(':');
     if (colon <= 0) return undefined;
-    const name = line.slice(0, colon);
-    const value = line.slice(colon + 1).replace(/^[ \t]+|[ \t]+$/g, '');
+    const name = field.slice(0, colon);
+    const value = field.slice(colon + 1).replace(/^[ \t]+|[ \t]+$/g, '');
     if (!TOKEN.test(name) || BAD_VALUE.test(value)) return undefined;
     switch (name.toLowerCase()) {
       case 'content-length':
@@ -313,6 +311,5 @@ export function createLeanHttp(opts: LeanHttpOptions): LeanHttp {
     closeAll: () => {
       for (const c of open) c.destroy();
     },
-    size: () => open.size,
   };
 }

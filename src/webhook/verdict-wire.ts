@@ -97,7 +97,10 @@ export function decodeVerdicts(batch: VerdictBatch): ReviewVerdict[] {
       dryRun: fields[i + 7] as boolean,
       decision: fields[i + 8] as string,
     };
-    const [reason, warnings, errorName, errorAt] = fields.slice(i + 9, i + ANSWERED);
+    const reason = fields[i + 9];
+    const warnings = fields[i + 10];
+    const errorName = fields[i + 11];
+    const errorAt = fields[i + 12];
     if (reason !== null) log.reason = reason as string;
     if (warnings !== null) log.warnings = warnings as number;
     if (errorName !== null) log.errorName = errorName as string;
