@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { clearUserDataCache } from '../../../src/mutate/cloudinit.js';
+import { clearUserDataCache, userDataCacheSize } from '../../../src/mutate/cloudinit.js';
 import { mutate, type MutateResult } from '../../../src/mutate/index.js';
 import { defaultContext, defaultSettings, goldenCases } from '../../support/golden.js';
 
@@ -82,5 +82,27 @@ describe('user data remembered across VMs of one template', () => {
       result.warnings.some((w) => w.includes('userDataBase64 is not valid base64')),
       result.warnings.join('\n'),
     );
+  });
+
+  it('keeps a text only once it comes back, so user data unique to each VM is never kept', () => {
+    clearUserDataCache();
+    const own = (n: number) => {
+      const vm = named(seed, `vm-${n}`);
+      const source = cloudInit(vm)!;
+      source['userData'] = `${String(source['userData'])}bootcmd:\n  - [sh, -c, 'echo ${n}']\n`;
+      return vm;
+    };
+    for (let n = 0; n < 100; n++) mutate(own(n), defaultSettings);
+    assert.equal(userDataCacheSize(), 0);
+    // A template: its second VM finds the text among those seen once, and it is kept.
+    mutate(named(seed, 'a'), defaultSettings);
+    assert.equal(userDataCacheSize(), 0);
+    mutate(named(seed, 'b'), defaultSettings);
+    assert.equal(userDataCacheSize(), 1);
+    // Still found after many texts seen once in between, and the answer is the fresh one.
+    for (let n = 100; n < 200; n++) mutate(own(n), defaultSettings);
+    const kept = mutate(named(seed, 'c'), defaultSettings);
+    assert.equal(userDataCacheSize(), 1);
+    assert.deepEqual(kept, fresh(named(seed, 'c')));
   });
 });
