@@ -5,7 +5,7 @@ import { gzip, gzipShared, storedGzip } from '../cloudinit/gzip.js';
 import { generateNetworkData, mergeNetworkData, type Nic } from '../cloudinit/networkdata.js';
 import { classify, isOurWrapper, wrapBody, wrapHead } from '../cloudinit/userdata.js';
 import { freeName } from './names.js';
-import { isObj, Paths, type Draft, type Named, type Obj, type VmView } from './vm.js';
+import { copyOf, isObj, Paths, type Draft, type Named, type Obj, type VmView } from './vm.js';
 
 /** KubeVirt rejects inline user or network data over this many bytes (decoded). */
 export const KUBEVIRT_INLINE_LIMIT = 2048;
@@ -227,14 +227,14 @@ export function patchCloudInit(view: VmView, draft: Draft, plan: CloudInitPlan):
     const withUserData = applyEdit(source, editUserData(source, guestFixCloudConfig(nic), true), warnings);
     const taken = new Set([...view.volumes, ...view.disks].map((v) => v.name));
     const name = freeName('cloudinitdisk', taken);
-    draft.list(Paths.volumes).push({ name, cloudInitNoCloud: withUserData });
-    draft.list(Paths.disks).push({ name, disk: { bus: 'virtio' } });
+    draft.push(Paths.volumes, { name, cloudInitNoCloud: withUserData });
+    draft.push(Paths.disks, { name, disk: { bus: 'virtio' } });
     return { warnings, pinPrimary: primary !== undefined };
   }
 
   const volume = draft.item(Paths.volumes, found.index);
   const source = volume[found.key] as Obj;
-  const copy: Obj = { ...source };
+  const copy = copyOf(source);
   volume[found.key] = copy;
   let pinPrimary = false;
   // Our network data names the NIC (set-name by MAC): the guest files then match that name.

@@ -97,8 +97,8 @@ export function mutate(input: unknown, base: InjectSettings, ctx: MutateContext 
   const warnings: string[] = [];
   if (view.networks.length === 0 && view.autoattachPodInterface) {
     // Adding a Multus network stops KubeVirt from adding the pod network itself: add it first.
-    draft.list(Paths.networks).push({ name: 'default', pod: {} });
-    draft.list(Paths.interfaces).push({ name: 'default', masquerade: {} });
+    draft.push(Paths.networks, { name: 'default', pod: {} });
+    draft.push(Paths.interfaces, { name: 'default', masquerade: {} });
   }
   const interfaces = draft.list(Paths.interfaces) as Obj[];
   const taken = new Set([...view.networks, ...interfaces].map((n) => String(n['name'])));
@@ -124,8 +124,8 @@ export function mutate(input: unknown, base: InjectSettings, ctx: MutateContext 
         ? normalizeMac(primaryGiven)
         : deriveMac(seed, String(interfaces[0]!['name']), macs);
 
-  draft.list(Paths.networks).push({ name, multus: { networkName: settings.network } });
-  interfaces.push({ name, bridge: {}, macAddress: secondaryMac });
+  draft.push(Paths.networks, { name, multus: { networkName: settings.network } });
+  draft.push(Paths.interfaces, { name, bridge: {}, macAddress: secondaryMac });
 
   let reason: string | undefined;
   if (settings.cloudInit) {
