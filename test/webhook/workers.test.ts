@@ -11,7 +11,7 @@ import {
   type SettingsSnapshot,
   type SettingsSource,
 } from '../../src/webhook/settings-source.js';
-import { createWorkerPool, type WorkerPool } from '../../src/webhook/workers.js';
+import { createWorkerPool, WORKER_SEMI_SPACE_MB, type WorkerPool } from '../../src/webhook/workers.js';
 import { SETTINGS, startHarness } from './harness.js';
 import { loadVm, patchOf, review, send } from './support.js';
 
@@ -55,6 +55,13 @@ describe('review worker pool', () => {
       reason: 'echo',
       message: 'still there?',
     });
+  });
+
+  it('gives a worker its young generation at full size from the start', async () => {
+    const { verdict } = await ask(pool, 'heap');
+    assert.equal(verdict.kind, 'refused');
+    const bytes = Number(verdict.kind === 'refused' && verdict.message);
+    assert.ok(bytes >= WORKER_SEMI_SPACE_MB * 1024 * 1024, `new space ${bytes} bytes`);
   });
 
   it('refuses the reviews of a worker that crashes, and replaces it', async () => {
