@@ -122,8 +122,10 @@ const DEFAULT_ENTRY = new URL('./review-worker.js', import.meta.url);
  * outlives its batch, so a worker stayed small and scavenged every few milliseconds under
  * load (pinned benchmark: 1,473 scavenges in 9 s; with 16 MB, 458, for 22 MB more RSS).
  * V8 reads the flag when it creates an isolate, so it applies to the workers spawned after
- * it is set and leaves the main thread's heap as it was made (there, the flag given on the
- * command line gave a p99 of 18 to 19 ms in two of four benchmark runs).
+ * it is set and leaves the main thread's heap as it was made. The main thread's should stay
+ * small: given on the command line, the flag gave a p99 of 18 to 19 ms in two of four
+ * benchmark runs, like the main thread's runs of major GCs under sustained load (see
+ * docs/webhook.md).
  */
 export const WORKER_SEMI_SPACE_MB = 16;
 const TIMED_OUT = 'review not decided in time';
