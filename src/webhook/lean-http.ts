@@ -218,10 +218,13 @@ export function createLeanHttp(opts: LeanHttpOptions): LeanHttp {
       const buf = this.joined();
       if (buf === undefined) return;
       const headEnd = buf.indexOf(HEAD_END);
-      if (headEnd < 0 || headEnd > opts.maxHeaderBytes) {
-        // Headers too large, complete or not, are node's to refuse (431).
-        if (headEnd >= 0 || buf.length > opts.maxHeaderBytes) this.handOff();
-        else this.waitFor(opts.headersTimeoutMs, buf.length + 1);
+      // Headers too large, complete or not, are node's to refuse (431).
+      if ((headEnd < 0 ? buf.length : headEnd) > opts.maxHeaderBytes) {
+        this.handOff();
+        return;
+      }
+      if (headEnd < 0) {
+        this.waitFor(opts.headersTimeoutMs, buf.length + 1);
         return;
       }
       const head = parseHead(buf.toString('latin1', 0, headEnd), line, opts.maxBodyBytes);
