@@ -3,8 +3,11 @@
 // created from one template: same user data), against (a) a bare node:https parse-and-allow server (the
 // floor), (b) express with express.json() parse-and-allow, (c) our webhook. Each server runs
 // in its own process; its CPU per review is process.cpuUsage() over the measured window.
-// Usage: node dist/bench/admission/run.js [seconds=10] [connections=32] [variants=bare,lean,bare-patch,express,webhook-noop,webhook-fixed,webhook,webhook-unique,webhook-inline,webhook-node-http] [rounds=3]
+// Usage: node dist/bench/admission/run.js [seconds=10] [connections=32] [variants=bare,lean,bare-patch,express,webhook-noop,webhook-fixed,webhook,webhook-unique,webhook-inline,webhook-node-http,sustained,sustained-uncapped] [rounds=3]
 // Each server is measured `rounds` times, interleaved with the others; the table shows each one's median round.
+// Then sustained load: our webhook, fresh, held under load for BENCH_SUSTAINED_SECONDS (60) in
+// one go, with and without the main thread's young generation capped as deployed.
+// Every webhook server starts with the node flags the Deployment gives it (src/config/node-heap.ts).
 // BENCH_PIN=1: every server on CPU 0 and the load generator on CPU 1 (taskset), so that neither
 // takes the other's CPU: what one CPU serves.
 import { fork, spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -14,6 +17,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import { parse as parseYaml } from 'yaml';
+import { MAIN_HEAP_FLAG } from '../../src/config/node-heap.js';
 import { makeCert } from '../../test/webhook/support.js';
 
 const SECONDS = Number(process.argv[2] ?? 10);
@@ -29,6 +33,7 @@ const WARMUP_SECONDS = 3;
  */
 const RAMP_SECONDS = 2;
 const PIN = process.env.BENCH_PIN === '1';
+const SUSTAINED_SECONDS = Number(process.env['BENCH_SUSTAINED_SECONDS'] ?? 60);
 const SERVER = fileURLToPath(new URL('./server.js', import.meta.url));
 const VARIANTS = [
   ['bare', '(a) bare node:https parse+allow (floor)'],
@@ -45,6 +50,20 @@ const VARIANTS = [
   ['webhook-inline', '(c3) the same webhook with --workers 0 (parse and engine on the main thread)'],
   ['webhook-node-http', "(c4) the same webhook with POST /mutate through node's HTTP server (lean path off)"],
 ] as const;
+const SUSTAINED = [
+  ['sustained', '(c) kubevirt-net-injector webhook as deployed'],
+  ['sustained-uncapped', "(c5) the same without the main thread's young-generation cap (node's default)"],
+] as const;
+
+/** The server behind a variant (the variants that differ only in their load or node flags). */
+const SERVER_OF: Record<string, string> = {
+  'webhook-unique': 'webhook',
+  sustained: 'webhook',
+  'sustained-uncapped': 'webhook',
+};
+/** Our webhook starts as the Deployment starts it; the floors with node's defaults. */
+const nodeFlagsOf = (variant: string) =>
+  variant.startsWith('webhook') || variant === 'sustained' ? [MAIN_HEAP_FLAG] : [];
 
 /**
  * Distinct reviews, sent in turn by every connection: enough that no server can answer from a
@@ -60,6 +79,8 @@ interface Row {
   /** The whole round's p99, its ramp on fresh connections included. */
   p99FromConnect: number;
   cpuUsPerReview: number;
+  /** Major GCs on the server's main thread in the measured window. */
+  majorGcs: number;
   total: number;
   failures: number;
 }
@@ -110,23 +131,31 @@ function startServer(
   certFile: string,
   keyFile: string,
 ): Promise<{ child: ChildProcess; port: number }> {
+  const flags = nodeFlagsOf(variant);
+  const args = [SERVER_OF[variant] ?? variant, certFile, keyFile];
   return new Promise((resolve, reject) => {
     const child = PIN
-      ? spawn('taskset', ['-c', '0', process.execPath, SERVER, variant, certFile, keyFile], {
+      ? spawn('taskset', ['-c', '0', process.execPath, ...flags, SERVER, ...args], {
           stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
         })
-      : fork(SERVER, [variant, certFile, keyFile], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+      : fork(SERVER, args, { execArgv: flags, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     child.once('message', (m: { port: number }) => resolve({ child, port: m.port }));
     child.once('exit', (code) => reject(new Error(`${variant} server exited (${code})`)));
   });
 }
 
-function cpuOf(child: ChildProcess): Promise<NodeJS.CpuUsage> {
+interface ServerUsage {
+  cpu: NodeJS.CpuUsage;
+  /** Major GCs on its main thread so far. */
+  majorGcs: number;
+}
+
+function usageOf(child: ChildProcess): Promise<ServerUsage> {
   return new Promise((resolve) => {
-    const on = (m: { cpu?: NodeJS.CpuUsage }) => {
+    const on = (m: Partial<ServerUsage>) => {
       if (!m.cpu) return;
       child.off('message', on);
-      resolve(m.cpu);
+      resolve({ cpu: m.cpu, majorGcs: m.majorGcs ?? NaN });
     };
     child.on('message', on);
     child.send({ cmd: 'cpu' });
@@ -205,14 +234,19 @@ function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
 }
 
-async function measure(child: ChildProcess, port: number, bodies: Buffer[]): Promise<Omit<Row, 'variant'>> {
-  let before: Promise<NodeJS.CpuUsage> | undefined;
-  const result = await load(port, bodies, SECONDS, RAMP_SECONDS, () => {
-    before = cpuOf(child);
+async function measure(
+  child: ChildProcess,
+  port: number,
+  bodies: Buffer[],
+  seconds = SECONDS,
+): Promise<Omit<Row, 'variant'>> {
+  let before: Promise<ServerUsage> | undefined;
+  const result = await load(port, bodies, seconds, RAMP_SECONDS, () => {
+    before = usageOf(child);
   });
-  const after = await cpuOf(child);
+  const after = await usageOf(child);
   const start = await before!;
-  const cpuUs = after.user - start.user + (after.system - start.system);
+  const cpuUs = after.cpu.user - start.cpu.user + (after.cpu.system - start.cpu.system);
   const sorted = (xs: number[]) => xs.sort((a, b) => a - b);
   const samples = sorted(result.samples);
   return {
@@ -221,6 +255,7 @@ async function measure(child: ChildProcess, port: number, bodies: Buffer[]): Pro
     p99: percentile(samples, 99),
     p99FromConnect: percentile(sorted(result.all), 99),
     cpuUsPerReview: cpuUs / Math.max(1, result.total),
+    majorGcs: after.majorGcs - start.majorGcs,
     total: result.total,
     failures: result.failures,
   };
@@ -245,11 +280,13 @@ async function main(): Promise<void> {
   const bodiesOf = (variant: string) => (variant === 'webhook-unique' ? unique : template);
   const loadBefore = loadavg();
   const rows: Row[] = [];
+  const sustainedRows: Row[] = [];
   const selected = VARIANTS.filter(([v]) => !ONLY || ONLY.includes(v));
+  const sustained = SUSTAINED.filter(([v]) => SUSTAINED_SECONDS > 0 && (!ONLY || ONLY.includes(v)));
   const servers: { child: ChildProcess; port: number }[] = [];
   try {
     for (const [variant] of selected) {
-      const server = await startServer(variant === 'webhook-unique' ? 'webhook' : variant, certFile, keyFile);
+      const server = await startServer(variant, certFile, keyFile);
       servers.push(server);
       await load(server.port, bodiesOf(variant), WARMUP_SECONDS);
     }
@@ -262,32 +299,52 @@ async function main(): Promise<void> {
       }
     }
     for (const [i, [, label]] of selected.entries()) rows.push({ variant: label, ...median(rounds[i]!) });
+    for (const { child } of servers.splice(0)) child.send({ cmd: 'exit' });
+    // Sustained: each server fresh and alone, held under load without a pause.
+    for (const [variant, label] of sustained) {
+      const server = await startServer(variant, certFile, keyFile);
+      servers.push(server);
+      await load(server.port, template, WARMUP_SECONDS);
+      process.stderr.write(`sustained: ${label}, ${SUSTAINED_SECONDS}s\n`);
+      sustainedRows.push({
+        variant: label,
+        ...(await measure(server.child, server.port, template, SUSTAINED_SECONDS)),
+      });
+      server.child.send({ cmd: 'exit' });
+      servers.pop();
+    }
   } finally {
     for (const { child } of servers) child.send({ cmd: 'exit' });
     rmSync(dir, { recursive: true, force: true });
   }
   const loadAfter = loadavg();
-  const floor = rows[0]!.rps;
-  const header = `| server | reviews/s | p50 ms | p99 ms | p99 from connect ms | CPU µs/review | vs floor | failures |\n|---|---:|---:|---:|---:|---:|---:|---:|`;
-  const lines = rows.map(
-    (r) =>
-      `| ${r.variant} | ${Math.round(r.rps)} | ${r.p50.toFixed(2)} | ${r.p99.toFixed(2)} | ${r.p99FromConnect.toFixed(2)} | ${Math.round(r.cpuUsPerReview)} | ${(
-        (100 * r.rps) /
-        floor
-      ).toFixed(0)}% | ${r.failures} |`,
-  );
+  const floor = rows[0]?.rps ?? NaN;
+  const header = (first: string) =>
+    `| ${first} | reviews/s | p50 ms | p99 ms | p99 from connect ms | CPU µs/review | vs floor | major GCs (main thread) | failures |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|`;
+  const line = (r: Row) =>
+    `| ${r.variant} | ${Math.round(r.rps)} | ${r.p50.toFixed(2)} | ${r.p99.toFixed(2)} | ${r.p99FromConnect.toFixed(2)} | ${Math.round(r.cpuUsPerReview)} | ${(
+      (100 * r.rps) /
+      floor
+    ).toFixed(0)}% | ${r.majorGcs} | ${r.failures} |`;
   const fmt = (l: number[]) => l.map((x) => x.toFixed(2)).join(' ');
   const context = [
     `Date: ${new Date().toISOString()}; node ${process.version}; ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}`,
     `CPUs: ${PIN ? 'servers pinned to CPU 0, load generator to CPU 1' : 'servers and load generator share both'}`,
     `Load: HTTPS keep-alive, ${CONNECTIONS} connections, ${ROUNDS} interleaved rounds per server after ${WARMUP_SECONDS} s warm-up, each ${RAMP_SECONDS} s on fresh connections then ${SECONDS} s measured on the same ones (p99 from connect: the whole round), median round shown (failures: all rounds); reviews: the seed's mongodb VM as ${DISTINCT_REVIEWS} distinct CREATEs (own name and uid; ${template[0]!.length} bytes each) sent in turn by each connection`,
+    `Node flags: our webhook's servers start with ${MAIN_HEAP_FLAG}, as the Deployment starts it (NODE_OPTIONS), except (c5); the floors with node's defaults`,
     `Load average (1 5 15 min) before: ${fmt(loadBefore)}; after: ${fmt(loadAfter)}`,
   ];
-  const table = [header, ...lines].join('\n');
-  process.stdout.write(`\n${context.join('\n')}\n\n${table}\n`);
+  const tables = [[header('server'), ...rows.map(line)].join('\n')];
+  if (sustainedRows.length)
+    tables.push(
+      `Sustained load: each server fresh and alone, ${WARMUP_SECONDS} s warm-up, then ${RAMP_SECONDS} s + ${SUSTAINED_SECONDS} s measured without a pause (vs floor: the floor's median round above)\n\n` +
+        [header('server, sustained'), ...sustainedRows.map(line)].join('\n'),
+    );
+  const body = tables.join('\n\n');
+  process.stdout.write(`\n${context.join('\n')}\n\n${body}\n`);
   writeFileSync(
     join(process.cwd(), PIN ? 'bench/admission/last-run-pinned.md' : 'bench/admission/last-run.md'),
-    `# Admission benchmark, last run\n\n${context.map((l) => `- ${l}`).join('\n')}\n\n${table}\n`,
+    `# Admission benchmark, last run\n\n${context.map((l) => `- ${l}`).join('\n')}\n\n${body}\n`,
   );
 }
 

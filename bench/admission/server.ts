@@ -1,9 +1,11 @@
 // One server under test, run in its own process so its CPU time is measured apart from the
 // load generator's. argv: <variant> <certFile> <keyFile>. Talks to the parent over IPC:
-// sends {port} when listening, answers {cmd: 'cpu'} with process.cpuUsage().
+// sends {port} when listening, answers {cmd: 'cpu'} with process.cpuUsage() and the main
+// thread's major GCs so far.
 import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import { constants as perf, PerformanceObserver, type PerformanceEntry } from 'node:perf_hooks';
 import { createServer as createTlsServer, type Server as TlsServer } from 'node:tls';
 import express from 'express';
 import { Registry } from 'prom-client';
@@ -147,8 +149,18 @@ async function main(): Promise<void> {
     process.once('SIGINT', () => process.exit(0));
     return;
   }
+  // Major GCs on this (the main) thread: an observer sees only its own thread's.
+  let majorGcs = 0;
+  new PerformanceObserver((list) => {
+    for (const e of list.getEntries())
+      if (
+        (e as PerformanceEntry & { detail?: { kind?: number } }).detail?.kind ===
+        perf.NODE_PERFORMANCE_GC_MAJOR
+      )
+        majorGcs++;
+  }).observe({ entryTypes: ['gc'] });
   process.on('message', (msg: { cmd?: string }) => {
-    if (msg.cmd === 'cpu') process.send!({ cpu: process.cpuUsage() });
+    if (msg.cmd === 'cpu') process.send!({ cpu: process.cpuUsage(), majorGcs });
     if (msg.cmd === 'exit') process.exit(0);
   });
   process.send!({ port });

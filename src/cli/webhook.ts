@@ -6,6 +6,7 @@ import { collectDefaultMetrics, Registry } from 'prom-client';
 import { ConfigError, parseWebhookArgs, WEBHOOK_USAGE, type WebhookConfig } from '../config/webhook.js';
 import { mutate } from '../mutate/index.js';
 import { createLogger, type Logger } from '../telemetry/logger.js';
+import { MAIN_HEAP_FLAG, startedSemiSpaceCapMb } from '../config/node-heap.js';
 import { staticSettingsSource, type SettingsSource } from '../webhook/settings-source.js';
 import { startWebhook } from '../webhook/webhook.js';
 
@@ -27,6 +28,11 @@ export async function run(args: string[]): Promise<number> {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
 
+  if (startedSemiSpaceCapMb() === undefined)
+    logger.warn(
+      { flag: MAIN_HEAP_FLAG },
+      "the main thread's young generation is not capped: under sustained load expect runs of major GCs; start node with the flag (NODE_OPTIONS)",
+    );
   const source = await settingsSource(config, logger);
   const webhook = await startWebhook(
     {

@@ -121,11 +121,10 @@ const DEFAULT_ENTRY = new URL('./review-worker.js', import.meta.url);
  * at 1 to 2 MB and grows it only when much survives a scavenge; almost nothing of a review
  * outlives its batch, so a worker stayed small and scavenged every few milliseconds under
  * load (pinned benchmark: 1,473 scavenges in 9 s; with 16 MB, 458, for 22 MB more RSS).
- * V8 reads the flag when it creates an isolate, so it applies to the workers spawned after
- * it is set and leaves the main thread's heap as it was made. The main thread's should stay
- * small: given on the command line, the flag gave a p99 of 18 to 19 ms in two of four
- * benchmark runs, like the main thread's runs of major GCs under sustained load (see
- * docs/webhook.md).
+ * V8 reads the flags when it creates an isolate, so they apply to the workers spawned after
+ * they are set and leave the main thread's heap as it was made. The maximum is set too: the
+ * main thread's young generation is capped smaller where the process starts
+ * (src/config/node-heap.ts), and that cap would otherwise hold the workers' at 4 MB.
  */
 export const WORKER_SEMI_SPACE_MB = 16;
 const TIMED_OUT = 'review not decided in time';
@@ -147,7 +146,9 @@ export function createWorkerPool(opts: WorkerPoolOptions): WorkerPool {
     for (const p of slot.pending.drain()) p.done(failed(message));
   };
 
-  setFlagsFromString(`--min-semi-space-size=${WORKER_SEMI_SPACE_MB}`);
+  setFlagsFromString(
+    `--min-semi-space-size=${WORKER_SEMI_SPACE_MB} --max-semi-space-size=${WORKER_SEMI_SPACE_MB}`,
+  );
   const spawn = (): Slot => {
     const init: WorkerInit = { settings: snapshotOf(), maxDepth: opts.maxDepth };
     const worker = new Worker(entry, { workerData: init });

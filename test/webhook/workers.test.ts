@@ -1,7 +1,9 @@
 // Review worker threads: failures of a worker, and settings changes reaching it.
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { Writable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
 import { createLogger } from '../../src/telemetry/logger.js';
 import type { ReviewVerdict } from '../../src/webhook/decide.js';
 import {
@@ -11,12 +13,14 @@ import {
   type SettingsSnapshot,
   type SettingsSource,
 } from '../../src/webhook/settings-source.js';
+import { MAIN_HEAP_FLAG, MAIN_SEMI_SPACE_MB } from '../../src/config/node-heap.js';
 import { createWorkerPool, WORKER_SEMI_SPACE_MB, type WorkerPool } from '../../src/webhook/workers.js';
 import { SETTINGS, startHarness } from './harness.js';
 import { loadVm, patchOf, review, send } from './support.js';
 
 const quiet = createLogger({ level: 'silent', destination: new Writable({ write: (_c, _e, cb) => cb() }) });
 const MISBEHAVING = new URL('./fixtures/misbehaving-worker.js', import.meta.url);
+const CAPPED_POOL = fileURLToPath(new URL('./fixtures/capped-pool.js', import.meta.url));
 
 function ask(pool: WorkerPool, text: string): Promise<{ verdict: ReviewVerdict; ms: number }> {
   const start = Date.now();
@@ -62,6 +66,16 @@ describe('review worker pool', () => {
     assert.equal(verdict.kind, 'refused');
     const bytes = Number(verdict.kind === 'refused' && verdict.message);
     assert.ok(bytes >= WORKER_SEMI_SPACE_MB * 1024 * 1024, `new space ${bytes} bytes`);
+  });
+
+  it("keeps the workers' young generation at full size when the main thread's is capped", () => {
+    // The main thread's cap is a process-wide flag; the pool raises the maximum for its workers.
+    const out = execFileSync(process.execPath, [MAIN_HEAP_FLAG, CAPPED_POOL], { encoding: 'utf8' });
+    const { worker, main } = JSON.parse(out) as { worker: number; main: number };
+    assert.ok(worker >= WORKER_SEMI_SPACE_MB * 1024 * 1024, `worker new space ${worker} bytes`);
+    // new_space counts both semispaces; the main thread stays within its cap after the pool
+    // has set the flags.
+    assert.ok(main <= 2 * MAIN_SEMI_SPACE_MB * 1024 * 1024, `main new space ${main} bytes`);
   });
 
   it('refuses the reviews of a worker that crashes, and replaces it', async () => {
