@@ -124,7 +124,7 @@ const DEFAULT_ENTRY = new URL('./review-worker.js', import.meta.url);
  * V8 reads the flags when it creates an isolate, so they apply to the workers spawned after
  * they are set and leave the main thread's heap as it was made. The maximum is set too: the
  * main thread's young generation is capped smaller where the process starts
- * (src/config/node-heap.ts), and that cap would otherwise hold the workers' at 4 MB.
+ * (src/config/node-heap.ts), and that cap would otherwise hold the workers' too.
  */
 export const WORKER_SEMI_SPACE_MB = 16;
 const TIMED_OUT = 'review not decided in time';
