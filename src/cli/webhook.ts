@@ -3,10 +3,10 @@
 // SIGTERM/SIGINT, then drains reviews in flight and returns 0.
 import { stderr, stdout } from 'node:process';
 import { collectDefaultMetrics, Registry } from 'prom-client';
+import { MAIN_HEAP_FLAG, startedSemiSpaceCapMb } from '../config/node-heap.js';
 import { ConfigError, parseWebhookArgs, WEBHOOK_USAGE, type WebhookConfig } from '../config/webhook.js';
 import { mutate } from '../mutate/index.js';
 import { createLogger, type Logger } from '../telemetry/logger.js';
-import { MAIN_HEAP_FLAG, startedSemiSpaceCapMb } from '../config/node-heap.js';
 import { staticSettingsSource, type SettingsSource } from '../webhook/settings-source.js';
 import { startWebhook } from '../webhook/webhook.js';
 
