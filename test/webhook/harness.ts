@@ -11,6 +11,12 @@ import { makeCert, tempDir, type CertFiles } from './support.js';
 
 export const SETTINGS: InjectSettings = { network: 'ovs-net-br1', interfaceName: 'l2', cloudInit: true };
 
+/** A logger that writes nothing, for parts tested without their log. */
+export const quiet = createLogger({
+  level: 'silent',
+  destination: new Writable({ write: (_c, _e, cb) => cb() }),
+});
+
 export interface Harness {
   webhook: RunningWebhook;
   port: number;

@@ -2,9 +2,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
-import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
-import { createLogger } from '../../src/telemetry/logger.js';
 import type { ReviewVerdict } from '../../src/webhook/decide.js';
 import {
   snapshotSource,
@@ -15,10 +13,9 @@ import {
 } from '../../src/webhook/settings-source.js';
 import { MAIN_HEAP_FLAG, MAIN_SEMI_SPACE_MB } from '../../src/config/node-heap.js';
 import { createWorkerPool, WORKER_SEMI_SPACE_MB, type WorkerPool } from '../../src/webhook/workers.js';
-import { SETTINGS, startHarness } from './harness.js';
+import { quiet, SETTINGS, startHarness } from './harness.js';
 import { loadVm, patchOf, review, send } from './support.js';
 
-const quiet = createLogger({ level: 'silent', destination: new Writable({ write: (_c, _e, cb) => cb() }) });
 const MISBEHAVING = new URL('./fixtures/misbehaving-worker.js', import.meta.url);
 const CAPPED_POOL = fileURLToPath(new URL('./fixtures/capped-pool.js', import.meta.url));
 
