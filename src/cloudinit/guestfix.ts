@@ -6,7 +6,7 @@
 //
 // Which NIC: when our network data names it (set-name by MAC; cloud-init re-applies the name
 // on every boot), the files match that name, so the part is the same for every VM and is
-// rendered once per device name. When something else owns the network config (ConfigDrive,
+// rendered once (src/mutate/cloudinit.ts). When something else owns the network config (ConfigDrive,
 // network data in a Secret), the files match the NIC's MAC instead.
 import { hash } from 'node:crypto';
 
@@ -184,13 +184,7 @@ function render(nic: SecondaryNic): string {
   ].join('\n');
 }
 
-// Name-matched parts are the same for every VM: rendered once per device name (eth1, eth2, …).
-const byDevice = new Map<string, string>();
-
 /** The `#cloud-config` document; lists merge after the user's (see userdata.ts Merge-Type). */
 export function guestFixCloudConfig(nic: SecondaryNic): string {
-  if (nic.mac) return render(nic);
-  let text = byDevice.get(nic.device);
-  if (text === undefined) byDevice.set(nic.device, (text = render(nic)));
-  return text;
+  return render(nic);
 }

@@ -84,16 +84,27 @@ function firstFreeEth(taken: Set<string>): string {
   for (let i = 1; ; i++) if (!taken.has(`eth${i}`)) return `eth${i}`;
 }
 
+/** Alias expansions allowed when reading the user's network data (yaml's own default is 100). */
+export const MAX_ALIASES = 16;
+
 /** Adds the secondary NIC to the user's network config (v1 or v2, with or without `network:`). */
 export function mergeNetworkData(text: string, mac: string): MergeResult {
   let doc: Document;
+  let plain: unknown;
   try {
     doc = parseDocument(text, { uniqueKeys: true });
-  } catch (e) {
-    return { error: `network data is not YAML: ${(e as Error).message}` };
+    const [first] = doc.errors;
+    if (first) {
+      // The code and line, not the message: the message quotes the text around the error.
+      const line = first.linePos?.[0]?.line;
+      return { error: `network data is not YAML (${first.code}${line ? ` at line ${line}` : ''})` };
+    }
+    // Aliases expand when the document becomes plain data: a few lines of them can stand for
+    // millions of nodes. A network config has no use for more than a handful.
+    plain = doc.toJS({ maxAliasCount: MAX_ALIASES });
+  } catch {
+    return { error: 'network data is not YAML, or uses more aliases than a network config needs' };
   }
-  if (doc.errors.length > 0) return { error: `network data is not YAML: ${doc.errors[0]!.message}` };
-  const plain = doc.toJS() as unknown;
   if (!plain || typeof plain !== 'object' || Array.isArray(plain)) {
     return { error: 'network data is not a YAML mapping' };
   }

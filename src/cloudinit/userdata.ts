@@ -1,7 +1,7 @@
 // Adding our part to whatever user data the VM already has, without changing a byte of it:
 // the original becomes the first part of a multipart/mixed message, ours the second.
 import { isUtf8 } from 'node:buffer';
-import { gunzipSync } from 'node:zlib';
+import { gunzipAtMost } from './gzip.js';
 
 export const BOUNDARY = '==kubevirt-net-injector==';
 /** Our lists (write_files, runcmd) append to the user's instead of replacing them. */
@@ -28,15 +28,17 @@ export function classify(bytes: Uint8Array): UserDataKind | undefined {
   return 'text';
 }
 
+/**
+ * The most gzip user data is unpacked to, to look for our wrapper. Ours unpacks to about 4 KiB;
+ * KubeVirt keeps inline user data to 2 KiB packed, and deflate packs at most about 1,000 to 1,
+ * so anything larger is not ours, and a bomb stops here.
+ */
+export const MAX_GUNZIP_BYTES = 64 * 1024;
+
 /** Is this user data already wrapped by us (so a second pass must not wrap it again)? */
 export function isOurWrapper(bytes: Uint8Array): boolean {
-  let text: string;
-  try {
-    text = Buffer.from(isGzip(bytes) ? gunzipSync(bytes) : bytes).toString('utf8');
-  } catch {
-    return false;
-  }
-  return text.includes(`boundary="${BOUNDARY}"`);
+  const plain = isGzip(bytes) ? gunzipAtMost(bytes, MAX_GUNZIP_BYTES) : Buffer.from(bytes);
+  return plain !== undefined && plain.toString('utf8').includes(`boundary="${BOUNDARY}"`);
 }
 
 /** 7bit keeps a text original readable in the VM spec; anything else travels as base64. */

@@ -31,5 +31,13 @@ export function parseSwitch(value: string | undefined, key: string): boolean | u
   const v = value.trim().toLowerCase();
   if (ON.has(v)) return true;
   if (OFF.has(v)) return false;
-  return { error: `${key}: expected enabled or disabled, got ${JSON.stringify(value)}` };
+  return { error: `${key}: expected enabled or disabled, got ${quoted(value)}` };
+}
+
+/**
+ * A value from the VM, quoted for a message (warning, status annotation, log line) and cut
+ * to `max` characters: a message never carries more of the user's input than that.
+ */
+export function quoted(value: string, max = 64): string {
+  return JSON.stringify(value.length > max ? `${value.slice(0, max)}...` : value);
 }

@@ -1,11 +1,11 @@
 // The VM side of the guest fix: find (or add) the cloud-init volume, add our part to its user
 // data and our NIC to its network data, within KubeVirt's size limits.
 import { guestFixCloudConfig, type SecondaryNic } from '../cloudinit/guestfix.js';
-import { gzip, gzipShared, storedGzip } from '../cloudinit/gzip.js';
+import { gzip, storedGzip } from '../cloudinit/gzip.js';
 import { generateNetworkData, mergeNetworkData, type Nic } from '../cloudinit/networkdata.js';
 import { classify, isOurWrapper, wrapBody, wrapHead } from '../cloudinit/userdata.js';
 import { freeName } from './names.js';
-import { copyOf, isObj, Paths, type Draft, type Named, type Obj, type VmView } from './vm.js';
+import { isObj, listAt, Paths, type Named, type Obj, type VmView } from './vm.js';
 
 /** KubeVirt rejects inline user or network data over this many bytes (decoded). */
 export const KUBEVIRT_INLINE_LIMIT = 2048;
@@ -26,16 +26,18 @@ export interface CloudInitOutcome {
 
 type SourceKey = 'cloudInitNoCloud' | 'cloudInitConfigDrive';
 
-function findSource(volumes: Named[]): { index: number; key: SourceKey; source: Obj } | undefined {
-  for (let index = 0; index < volumes.length; index++) {
-    const v = volumes[index]!;
+function findSource(volumes: Named[]): { key: SourceKey; source: Obj } | undefined {
+  for (const volume of volumes) {
     for (const key of ['cloudInitNoCloud', 'cloudInitConfigDrive'] as const) {
-      const source = v[key];
-      if (isObj(source)) return { index, key, source };
+      const source = volume[key];
+      if (isObj(source)) return { key, source };
     }
   }
   return undefined;
 }
+
+/** base64 text longer than this is not decoded: 2 KiB is 2,732 characters, the rest allows for line breaks. */
+const MAX_BASE64_CHARS = 4096;
 
 function decodeBase64(value: string): Buffer | undefined {
   const compact = value.replace(/\s+/g, '');
@@ -43,7 +45,11 @@ function decodeBase64(value: string): Buffer | undefined {
   return Buffer.from(compact, 'base64');
 }
 
-/** Inline or base64 text of a source's field pair, or why it cannot be read. */
+/**
+ * Inline or base64 text of a source's field pair, or why it cannot be read. Nothing over
+ * KubeVirt's inline limit is read: KubeVirt refuses such a VM anyway, and it bounds every later
+ * step (gunzip, YAML) by the limit.
+ */
 function readField(
   source: Obj,
   plain: string,
@@ -51,31 +57,35 @@ function readField(
 ): { bytes: Buffer; base64: boolean } | { absent: true } | { error: string } {
   const p = source[plain];
   const b = source[base64];
-  if (typeof p === 'string' && p !== '') return { bytes: Buffer.from(p, 'utf8'), base64: false };
-  if (typeof b === 'string' && b !== '') {
-    const bytes = decodeBase64(b);
-    return bytes ? { bytes, base64: true } : { error: `${base64} is not valid base64` };
-  }
   if ((p !== undefined && typeof p !== 'string') || (b !== undefined && typeof b !== 'string')) {
     return { error: `${plain}/${base64} must be strings` };
+  }
+  const tooLarge = (field: string) => ({ error: `${field} is ${LIMIT_HINT} (KubeVirt refuses it as it is)` });
+  if (p) {
+    // Every UTF-16 unit is at least one UTF-8 byte: a longer string is over the limit.
+    if (p.length > KUBEVIRT_INLINE_LIMIT) return tooLarge(plain);
+    const bytes = Buffer.from(p, 'utf8');
+    return bytes.length > KUBEVIRT_INLINE_LIMIT ? tooLarge(plain) : { bytes, base64: false };
+  }
+  if (b) {
+    if (b.length > MAX_BASE64_CHARS) return tooLarge(base64);
+    const bytes = decodeBase64(b);
+    if (!bytes) return { error: `${base64} is not valid base64` };
+    return bytes.length > KUBEVIRT_INLINE_LIMIT ? tooLarge(base64) : { bytes, base64: true };
   }
   return { absent: true };
 }
 
 /**
  * The encoding of `head + body` that fits KubeVirt's limit: plain text when it fits; else
- * gzip, as two members when the body is shared (head stored, body compressed once) or as one;
- * undefined when even that is too large.
+ * gzip, as two members when the body is our shared part (head stored, body compressed once
+ * when the module loaded) or as one; undefined when even that is too large.
  */
-function encodeUserData(
-  head: string,
-  body: string,
-  shared: boolean,
-): { text: string } | { gz: Buffer } | undefined {
+function encodeUserData(head: string, body: string): { text: string } | { gz: Buffer } | undefined {
   const text = head + body;
   if (Buffer.byteLength(text, 'utf8') <= KUBEVIRT_INLINE_LIMIT) return { text };
-  if (shared) {
-    const members = Buffer.concat([storedGzip(Buffer.from(head, 'utf8')), gzipShared(body)]);
+  if (body === SHARED_BODY) {
+    const members = Buffer.concat([storedGzip(Buffer.from(head, 'utf8')), SHARED_BODY_GZ]);
     if (members.length <= KUBEVIRT_INLINE_LIMIT) return { gz: members };
   }
   const packed = gzip(Buffer.from(text, 'utf8'));
@@ -94,20 +104,12 @@ function asEdit(encoded: { text: string } | { gz: Buffer }, wasBase64: boolean):
   return { set: 'userData', value: encoded.text };
 }
 
-/** The source with the edit applied (the one field set, the other left out), and its warning. */
-function applyEdit(source: Obj, edit: UserDataEdit, warnings: string[]): Obj {
+/** Applies the edit to the source in place: the one field set, the other removed. */
+function applyEdit(source: Obj, edit: UserDataEdit, warnings: string[]): void {
   if ('warning' in edit) warnings.push(edit.warning);
-  if (!('set' in edit)) return source;
-  const other = edit.set === 'userData' ? 'userDataBase64' : 'userData';
-  if (!Object.hasOwn(source, other)) {
-    source[edit.set] = edit.value;
-    return source;
-  }
-  // Rebuilt rather than `delete`d from: a deletion turns an object into a slow dictionary.
-  const out: Obj = {};
-  for (const key of Object.keys(source)) if (key !== other) out[key] = source[key];
-  out[edit.set] = edit.value;
-  return out;
+  if (!('set' in edit)) return;
+  delete source[edit.set === 'userData' ? 'userDataBase64' : 'userData'];
+  source[edit.set] = edit.value;
 }
 
 function writeNetworkData(source: Obj, text: string, asBase64: boolean): boolean {
@@ -117,26 +119,19 @@ function writeNetworkData(source: Obj, text: string, asBase64: boolean): boolean
   return true;
 }
 
-// Our part's wrapped body per guest-fix text, when that text is the same for many VMs: the same
-// string instance each time lets gzipShared find its compressed member without rehashing it.
-const sharedBodies = new Map<string, string>();
-
-function bodyOf(ours: string, shared: boolean): string {
-  if (!shared) return wrapBody(ours);
-  let body = sharedBodies.get(ours);
-  if (body === undefined) {
-    body = wrapBody(ours);
-    if (sharedBodies.size < 64) sharedBodies.set(ours, body);
-  }
-  return body;
-}
+// The guest fix for the NIC our network data names eth1 is the same text for every VM: its
+// wrapped body and that body's gzip member are computed once, when the module loads.
+const SHARED_NIC: SecondaryNic = { device: SECONDARY_DEVICE };
+const SHARED_FIX = guestFixCloudConfig(SHARED_NIC);
+const SHARED_BODY = wrapBody(SHARED_FIX);
+const SHARED_BODY_GZ = gzip(Buffer.from(SHARED_BODY, 'utf8'));
 
 /** The user data with our part added (or why not), from the source's user-data field pair. */
-function editUserData(source: Obj, ours: string, shared: boolean): UserDataEdit {
+function editUserData(source: Obj, ours: string): UserDataEdit {
   const user = readField(source, 'userData', 'userDataBase64');
   if ('error' in user) return { warning: `cloud-init: user data left as is: ${user.error}` };
   if ('absent' in user) {
-    const encoded = encodeUserData('', ours, shared);
+    const encoded = encodeUserData('', ours);
     return encoded
       ? asEdit(encoded, false)
       : { warning: `cloud-init: the guest fix alone would be ${LIMIT_HINT}` };
@@ -144,98 +139,38 @@ function editUserData(source: Obj, ours: string, shared: boolean): UserDataEdit 
   const kind = classify(user.bytes);
   if (kind === undefined) return { warning: 'cloud-init: user data left as is: it is binary and not gzip' };
   if (isOurWrapper(user.bytes)) return { keep: true };
-  const encoded = encodeUserData(wrapHead(user.bytes, kind), bodyOf(ours, shared), shared);
+  const body = ours === SHARED_FIX ? SHARED_BODY : wrapBody(ours);
+  const encoded = encodeUserData(wrapHead(user.bytes, kind), body);
   return encoded
     ? asEdit(encoded, user.base64)
     : { warning: `cloud-init: user data left as is: with the guest fix it would be ${LIMIT_HINT}` };
 }
 
-// VMs created from one template carry the same user data, and when our part does not name a
-// MAC (the common case) they get the same result: it is kept, per field and text, for the next
-// VM. Bounded: at most USER_DATA_ENTRIES texts of at most USER_DATA_KEY_MAX characters (a text
-// that large could never fit KubeVirt's limit once wrapped anyway), oldest dropped first.
-const USER_DATA_ENTRIES = 128;
-const USER_DATA_KEY_MAX = 32 * 1024;
-const editsByField = {
-  userData: new Map<string, { ours: string; edit: UserDataEdit }>(),
-  userDataBase64: new Map<string, { ours: string; edit: UserDataEdit }>(),
-};
-
-// A text is kept only when it comes back while still among the last SEEN_ONCE texts that
-// missed. A template's VMs repeat theirs at once; user data of its own in every VM never
-// comes back, and keeping it filled the old generation with texts nobody asked for again
-// (every VM its own user data, in-process: 0.9 MB promoted a scavenge instead of 0.06, and
-// four times the major GCs). Compared by identity first: both strings' hashes are known
-// after the lookup above, so two different texts of equal length differ at once.
-const SEEN_ONCE = 32;
-const seenOnce: (string | undefined)[] = new Array<string | undefined>(SEEN_ONCE);
-let seenNext = 0;
-
-function seenBefore(text: string): boolean {
-  for (let i = 0; i < SEEN_ONCE; i++) if (seenOnce[i] === text) return true;
-  seenOnce[seenNext] = text;
-  seenNext = (seenNext + 1) % SEEN_ONCE;
-  return false;
-}
-
-/** editUserData for a guest fix shared by many VMs, from the cache when this text was seen. */
-function editUserDataOnce(source: Obj, ours: string): UserDataEdit {
-  const plain = source['userData'];
-  const field = typeof plain === 'string' && plain !== '' ? 'userData' : 'userDataBase64';
-  const text = source[field];
-  if (typeof text !== 'string' || text === '' || text.length > USER_DATA_KEY_MAX) {
-    return editUserData(source, ours, true);
-  }
-  const edits = editsByField[field];
-  const hit = edits.get(text);
-  if (hit !== undefined && hit.ours === ours) return hit.edit;
-  const edit = editUserData(source, ours, true);
-  if (hit === undefined && !seenBefore(text)) return edit;
-  if (edits.size >= USER_DATA_ENTRIES) edits.delete(edits.keys().next().value!);
-  edits.set(text, { ours, edit });
-  return edit;
-}
-
-/** Forgets the cached user-data results (tests compare cached and fresh results with it). */
-export function clearUserDataCache(): void {
-  editsByField.userData.clear();
-  editsByField.userDataBase64.clear();
-  seenOnce.fill(undefined);
-  seenNext = 0;
-}
-
-/** How many user-data texts are kept (for tests). */
-export function userDataCacheSize(): number {
-  return editsByField.userData.size + editsByField.userDataBase64.size;
-}
-
 const LIMIT_HINT = `over KubeVirt's ${KUBEVIRT_INLINE_LIMIT}-byte inline limit; move it to a Secret`;
 
 /**
- * Patches (or adds) the VM's cloud-init. Returns the warnings for what it could not do; never
- * changes the user's own data beyond wrapping it.
+ * Patches (or adds) the VM's cloud-init, in place on the engine's copy. Returns the warnings
+ * for what it could not do; never changes the user's own data beyond wrapping it.
  */
-export function patchCloudInit(view: VmView, draft: Draft, plan: CloudInitPlan): CloudInitOutcome {
+export function patchCloudInit(vm: Obj, view: VmView, plan: CloudInitPlan): CloudInitOutcome {
   const warnings: string[] = [];
   const found = findSource(view.volumes);
   const primary: Nic | undefined =
     plan.primaryMac !== undefined ? { mac: plan.primaryMac, device: PRIMARY_DEVICE } : undefined;
 
   if (!found) {
-    const nic: SecondaryNic = { device: SECONDARY_DEVICE };
-    const source: Obj = { networkData: generateNetworkData(primary, { mac: plan.secondaryMac, ...nic }) };
-    const withUserData = applyEdit(source, editUserData(source, guestFixCloudConfig(nic), true), warnings);
+    const source: Obj = {
+      networkData: generateNetworkData(primary, { mac: plan.secondaryMac, device: SECONDARY_DEVICE }),
+    };
+    applyEdit(source, editUserData(source, SHARED_FIX), warnings);
     const taken = new Set([...view.volumes, ...view.disks].map((v) => v.name));
     const name = freeName('cloudinitdisk', taken);
-    draft.push(Paths.volumes, { name, cloudInitNoCloud: withUserData });
-    draft.push(Paths.disks, { name, disk: { bus: 'virtio' } });
+    listAt(vm, Paths.volumes).push({ name, cloudInitNoCloud: source });
+    listAt(vm, Paths.disks).push({ name, disk: { bus: 'virtio' } });
     return { warnings, pinPrimary: primary !== undefined };
   }
 
-  const volume = draft.item(Paths.volumes, found.index);
-  const source = volume[found.key] as Obj;
-  const copy = copyOf(source);
-  volume[found.key] = copy;
+  const { source } = found;
   let pinPrimary = false;
   // Our network data names the NIC (set-name by MAC): the guest files then match that name.
   // Anything else owns the network config: they match the MAC.
@@ -256,18 +191,18 @@ export function patchCloudInit(view: VmView, draft: Draft, plan: CloudInitPlan):
     const net = readField(source, 'networkData', 'networkDataBase64');
     if ('absent' in net) {
       writeNetworkData(
-        copy,
+        source,
         generateNetworkData(primary, { mac: plan.secondaryMac, device: SECONDARY_DEVICE }),
         false,
       );
       pinPrimary = primary !== undefined;
-      nic = { device: SECONDARY_DEVICE };
+      nic = SHARED_NIC;
     } else if ('error' in net) {
       warnings.push(`cloud-init: network data left as is: ${net.error}`);
     } else {
       const merged = mergeNetworkData(net.bytes.toString('utf8'), plan.secondaryMac);
       if ('text' in merged) {
-        if (!writeNetworkData(copy, merged.text, net.base64)) {
+        if (!writeNetworkData(source, merged.text, net.base64)) {
           warnings.push(
             `cloud-init: network data left as is: with the secondary NIC it would be ${LIMIT_HINT}`,
           );
@@ -295,9 +230,8 @@ export function patchCloudInit(view: VmView, draft: Draft, plan: CloudInitPlan):
     );
     return { warnings, pinPrimary };
   }
-  const ours = guestFixCloudConfig(nic);
-  const shared = nic.mac === undefined;
-  const edit = shared ? editUserDataOnce(source, ours) : editUserData(source, ours, false);
-  volume[found.key] = applyEdit(copy, edit, warnings);
+  const ours =
+    nic.mac === undefined && nic.device === SECONDARY_DEVICE ? SHARED_FIX : guestFixCloudConfig(nic);
+  applyEdit(source, editUserData(source, ours), warnings);
   return { warnings, pinPrimary };
 }

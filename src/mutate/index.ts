@@ -1,12 +1,12 @@
 // The injection engine: a pure function from a VirtualMachine and settings to the mutated copy,
 // the JSON Patch between them, warnings and the decision. Shared by the CLI and the webhook.
-import { Keys, parseSwitch, STATUS_INJECTED } from './annotations.js';
+import { Keys, parseSwitch, quoted, STATUS_INJECTED } from './annotations.js';
+import fastJsonPatch from 'fast-json-patch';
 import { patchCloudInit } from './cloudinit.js';
-import { diff } from './diff.js';
 import { deriveMac, normalizeMac } from './mac.js';
 import { freeName, isDnsLabel, parseNetworkRef, sameNetwork } from './names.js';
 import { type Decision, type InjectSettings, type MutateContext, type MutateResult } from './types.js';
-import { Draft, isObj, Paths, readVm, type Obj, type VmView } from './vm.js';
+import { isObj, listAt, objectAt, Paths, readVm, type Obj, type VmView } from './vm.js';
 
 export * from './types.js';
 export { Keys, STATUS_INJECTED } from './annotations.js';
@@ -21,12 +21,12 @@ export function resolveSettings(view: VmView, base: InjectSettings): Resolved {
   const network = (a[Keys.network] ?? base.network).trim();
   if (!parseNetworkRef(network)) {
     return {
-      error: `network ${JSON.stringify(network)} is not a NetworkAttachmentDefinition name or namespace/name`,
+      error: `network ${quoted(network)} is not a NetworkAttachmentDefinition name or namespace/name`,
     };
   }
   const interfaceName = (a[Keys.interface] ?? base.interfaceName).trim();
   if (!isDnsLabel(interfaceName)) {
-    return { error: `interface name ${JSON.stringify(interfaceName)} is not a DNS label` };
+    return { error: `interface name ${quoted(interfaceName)} is not a DNS label` };
   }
   const cloudInit = parseSwitch(a[Keys.cloudInit], Keys.cloudInit);
   if (typeof cloudInit === 'object') return { error: cloudInit.error };
@@ -48,19 +48,23 @@ function macSeed(view: VmView, ctx: MutateContext): string {
   return ctx.seed ?? `${view.namespace}/${view.generateName}`;
 }
 
-function result(input: Obj, draft: Draft | undefined, warnings: string[], decision: Decision): MutateResult {
-  const vm = draft ? draft.root : input;
-  const patch = draft ? diff(input, vm) : [];
+/** No edit: the input itself, no patch. */
+function unchanged(input: Obj, warnings: string[], decision: Decision): MutateResult {
+  return { vm: input, patch: [], warnings, decision };
+}
+
+/** The edited copy and the JSON Patch from the input to it (fast-json-patch's compare). */
+function edited(input: Obj, vm: Obj, warnings: string[], decision: Decision): MutateResult {
+  const patch = fastJsonPatch.compare(input, vm);
   return { vm: patch.length ? vm : input, patch, warnings, decision };
 }
 
-function skip(input: Obj, view: VmView, reason: string, warnings: string[] = []): MutateResult {
+function skip(input: Obj, vm: Obj, view: VmView, reason: string, warnings: string[] = []): MutateResult {
   const status = `skipped: ${reason}`;
-  if (view.annotations[Keys.status] === status)
-    return result(input, undefined, warnings, { outcome: 'skipped', reason });
-  const draft = new Draft(input);
-  draft.at(Paths.annotations)[Keys.status] = status;
-  return result(input, draft, warnings, { outcome: 'skipped', reason });
+  const decision: Decision = { outcome: 'skipped', reason };
+  if (view.annotations[Keys.status] === status) return unchanged(input, warnings, decision);
+  objectAt(vm, Paths.annotations)[Keys.status] = status;
+  return edited(input, vm, warnings, decision);
 }
 
 /**
@@ -68,14 +72,19 @@ function skip(input: Obj, view: VmView, reason: string, warnings: string[] = [])
  * InvalidObjectError when the object is not a VirtualMachine it can read.
  */
 export function mutate(input: unknown, base: InjectSettings, ctx: MutateContext = {}): MutateResult {
-  const view = readVm(input);
-  const vm = input as Obj;
+  // Every edit is made on a deep copy; the patch is the difference. structuredClone keeps an own
+  // "__proto__" key as a plain property, as JSON.parse made it.
+  const vm = structuredClone(input) as Obj;
+  const view = readVm(vm);
+  const original = input as Obj;
   const opt = optOut(view);
-  if (opt.off) return result(vm, undefined, [], { outcome: 'skipped', reason: `disabled by ${Keys.inject}` });
-  if (opt.error) return skip(vm, view, opt.error, [`not injected: ${opt.error}`]);
+  if (opt.off) return unchanged(original, [], { outcome: 'skipped', reason: `disabled by ${Keys.inject}` });
+  if (opt.error) return skip(original, vm, view, opt.error, [`not injected: ${opt.error}`]);
 
   const settings = resolveSettings(view, base);
-  if ('error' in settings) return skip(vm, view, settings.error, [`not injected: ${settings.error}`]);
+  if ('error' in settings) {
+    return skip(original, vm, view, settings.error, [`not injected: ${settings.error}`]);
+  }
 
   const present = view.networks.find((n) => {
     const ref = isObj(n['multus']) ? n['multus']['networkName'] : undefined;
@@ -83,25 +92,25 @@ export function mutate(input: unknown, base: InjectSettings, ctx: MutateContext 
   });
   if (present) {
     if (view.annotations[Keys.status] === STATUS_INJECTED) {
-      return result(vm, undefined, [], { outcome: 'unchanged', reason: 'already injected' });
+      return unchanged(original, [], { outcome: 'unchanged', reason: 'already injected' });
     }
-    return skip(vm, view, `network ${settings.network} already present as ${present.name}`);
+    return skip(original, vm, view, `network ${settings.network} already present as ${quoted(present.name)}`);
   }
   if (view.networks.length === 0 && view.interfaces.length > 0) {
-    return skip(vm, view, 'interfaces are listed without networks', [
+    return skip(original, vm, view, 'interfaces are listed without networks', [
       'not injected: interfaces without networks',
     ]);
   }
 
-  const draft = new Draft(vm);
   const warnings: string[] = [];
-  if (view.networks.length === 0 && view.autoattachPodInterface) {
+  const networks = listAt(vm, Paths.networks) as Obj[];
+  const interfaces = listAt(vm, Paths.interfaces) as Obj[];
+  if (networks.length === 0 && view.autoattachPodInterface) {
     // Adding a Multus network stops KubeVirt from adding the pod network itself: add it first.
-    draft.push(Paths.networks, { name: 'default', pod: {} });
-    draft.push(Paths.interfaces, { name: 'default', masquerade: {} });
+    networks.push({ name: 'default', pod: {} });
+    interfaces.push({ name: 'default', masquerade: {} });
   }
-  const interfaces = draft.list(Paths.interfaces) as Obj[];
-  const taken = new Set([...view.networks, ...interfaces].map((n) => String(n['name'])));
+  const taken = new Set([...networks, ...interfaces].map((n) => String(n['name'])));
   const name = freeName(settings.interfaceName, taken);
   if (name !== settings.interfaceName) {
     warnings.push(`interface name ${settings.interfaceName} is taken; the L2 network is named ${name}`);
@@ -115,34 +124,34 @@ export function mutate(input: unknown, base: InjectSettings, ctx: MutateContext 
   );
   const secondaryMac = deriveMac(seed, name, macs);
   macs.add(secondaryMac);
-  const primaryIndex = interfaces.length > 0 ? 0 : -1;
-  const primaryGiven = primaryIndex >= 0 ? interfaces[0]!['macAddress'] : undefined;
+  const primary = interfaces[0];
+  const primaryGiven = primary?.['macAddress'];
   const primaryMac =
-    primaryIndex < 0
+    primary === undefined
       ? undefined
       : typeof primaryGiven === 'string'
         ? normalizeMac(primaryGiven)
-        : deriveMac(seed, String(interfaces[0]!['name']), macs);
+        : deriveMac(seed, String(primary['name']), macs);
 
-  draft.push(Paths.networks, { name, multus: { networkName: settings.network } });
-  draft.push(Paths.interfaces, { name, bridge: {}, macAddress: secondaryMac });
+  networks.push({ name, multus: { networkName: settings.network } });
+  interfaces.push({ name, bridge: {}, macAddress: secondaryMac });
 
   let reason: string | undefined;
   if (settings.cloudInit) {
-    const outcome = patchCloudInit(view, draft, { secondaryMac, primaryMac });
+    const outcome = patchCloudInit(vm, view, { secondaryMac, primaryMac });
     warnings.push(...outcome.warnings);
-    if (outcome.pinPrimary && typeof primaryGiven !== 'string' && primaryMac !== undefined) {
+    if (outcome.pinPrimary && typeof primaryGiven !== 'string' && primary && primaryMac !== undefined) {
       // Guest NIC order does not always follow the spec (kubevirt#16693): network data names the
       // primary NIC by MAC, so it needs one that is known now.
-      draft.item(Paths.interfaces, primaryIndex)['macAddress'] = primaryMac;
+      primary['macAddress'] = primaryMac;
     }
     if (outcome.warnings.length > 0) reason = 'cloud-init partly patched: see warnings';
   } else {
     reason = 'cloud-init disabled';
   }
 
-  const annotations = draft.at(Paths.annotations);
+  const annotations = objectAt(vm, Paths.annotations);
   annotations[Keys.status] = STATUS_INJECTED;
   annotations[Keys.interface] = name;
-  return result(vm, draft, warnings, { outcome: 'injected', ...(reason ? { reason } : {}) });
+  return edited(original, vm, warnings, { outcome: 'injected', ...(reason ? { reason } : {}) });
 }

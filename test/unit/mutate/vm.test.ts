@@ -1,35 +1,8 @@
 import assert from 'node:assert/strict';
 import { mutate } from '../../../src/mutate/index.js';
-import { copyOf, Draft } from '../../../src/mutate/vm.js';
 import { defaultSettings, goldenCases } from '../../support/golden.js';
 
-describe('copy-on-write draft', () => {
-  it('copies own properties, and an own "__proto__" key as a plain property', () => {
-    const plain = { a: 1, b: { c: 2 } };
-    const copy = copyOf(plain);
-    assert.deepEqual(copy, plain);
-    assert.notEqual(copy, plain);
-    assert.equal(copy['b'], plain.b);
-
-    const hostile = JSON.parse('{"name":"x","__proto__":{"polluted":"yes"}}') as Record<string, unknown>;
-    const safe = copyOf(hostile);
-    assert.equal(Object.getPrototypeOf(safe), Object.prototype);
-    assert.equal((safe as { polluted?: string }).polluted, undefined);
-    assert.deepEqual(Object.getOwnPropertyDescriptor(safe, '__proto__')?.value, { polluted: 'yes' });
-  });
-
-  it('writes in place to objects it was given with push, and never to the input', () => {
-    const input = JSON.parse('{"spec":{"list":[{"name":"a"}]}}') as Record<string, unknown>;
-    const before = JSON.stringify(input);
-    const draft = new Draft(input);
-    const ours = { name: 'b' };
-    draft.push(['spec', 'list'], ours);
-    assert.equal(draft.item(['spec', 'list'], 1), ours);
-    draft.item(['spec', 'list'], 0)['x'] = 1;
-    assert.equal(JSON.stringify(input), before);
-    assert.deepEqual(draft.root, { spec: { list: [{ name: 'a', x: 1 }, { name: 'b' }] } });
-  });
-
+describe('engine copy', () => {
   it('injects a VM whose objects carry "__proto__" keys without touching any prototype', () => {
     const seed = goldenCases().find((c) => c.name === 'seed-mongodb')!.input;
     // In the template's spec, which the engine copies to add the network.
@@ -44,4 +17,37 @@ describe('copy-on-write draft', () => {
     assert.deepEqual(Object.getOwnPropertyDescriptor(tspec, '__proto__')?.value, { polluted: 'yes' });
     assert.ok(Array.isArray(tspec['networks']));
   });
+});
+
+describe('engine: "__proto__" keys in the cloud-init source', () => {
+  type Source = Record<string, unknown>;
+  const withSource = (extra: string) => {
+    const seed = goldenCases().find((c) => c.name === 'seed-mongodb')!.input;
+    const text = JSON.stringify(seed).replace('"cloudInitNoCloud":{', `"cloudInitNoCloud":{${extra},`);
+    assert.notEqual(text, JSON.stringify(seed));
+    return JSON.parse(text) as Record<string, unknown>;
+  };
+  const sourceOf = (vm: Record<string, unknown>): Source => {
+    const volumes = (vm as { spec: { template: { spec: { volumes: Source[] } } } }).spec.template.spec
+      .volumes;
+    return volumes.find((v) => v['cloudInitNoCloud'])!['cloudInitNoCloud'] as Source;
+  };
+
+  for (const value of ['"x"', '{"polluted":"yes"}']) {
+    it(`beside both user-data fields, ${value} is kept as it was and no op touches it`, () => {
+      const input = withSource(`"__proto__":${value},"userDataBase64":"I2Nsb3VkLWNvbmZpZwo="`);
+      const result = mutate(input, defaultSettings);
+      assert.equal(result.decision.outcome, 'injected');
+      for (const op of result.patch) assert.doesNotMatch(op.path, /__proto__/, JSON.stringify(op));
+      const source = sourceOf(result.vm);
+      assert.equal(Object.getPrototypeOf(source), Object.prototype);
+      assert.equal(source['polluted'], undefined);
+      assert.deepEqual(Object.getOwnPropertyDescriptor(source, '__proto__')?.value, JSON.parse(value));
+      assert.equal(
+        typeof source['userData'] === 'string' || typeof source['userDataBase64'] === 'string',
+        true,
+      );
+      assert.equal('userData' in source && 'userDataBase64' in source, false, 'one user-data field left');
+    });
+  }
 });
