@@ -8,7 +8,7 @@ import { publicationOf } from './desired.js';
 import type { Caches, EventRecorder, Logger, Writer } from './deps.js';
 import { Index, ownerVmNames } from './indexer.js';
 import { slimVm, slimVmi, withoutManagedFields } from './transform.js';
-import { ResilientInformer } from './informer.js';
+import { ResilientInformer } from '../kube/informer.js';
 import { kubeEventRecorder, kubeWriter, sources, withSharedAgents } from './kube.js';
 import type { Source } from './kube.js';
 import { kubeLeaseClient, LeaderElector } from './leader.js';

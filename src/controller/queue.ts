@@ -1,8 +1,8 @@
 // A de-duplicating work queue in the manner of client-go's workqueue: a key is queued at
 // most once; a key re-added while a worker holds it is queued again when the worker calls
 // done(), so two workers never reconcile the same key at once and no change is missed.
-import { KeyedBackoff } from './backoff.js';
-import type { BackoffOptions } from './backoff.js';
+import { KeyedBackoff } from '../kube/backoff.js';
+import type { BackoffOptions } from '../kube/backoff.js';
 
 export interface QueueOptions {
   backoff: BackoffOptions;

@@ -1,13 +1,12 @@
-// The real Namespace informer (list + watch against the apiserver), for the composition root.
-import { CoreV1Api, makeInformer, type KubeConfig, type V1Namespace } from '@kubernetes/client-node';
-import { OPT_IN_SELECTOR, type NamespaceInformer } from './namespace-settings.js';
+// The Namespace cache's list and watch against the apiserver, for the composition root.
+import { CoreV1Api, Watch, type KubeConfig } from '@kubernetes/client-node';
+import type { InformerSourceOptions } from './namespace-settings.js';
+import { OPT_IN_SELECTOR } from './namespace-settings.js';
 
-export function makeNamespaceInformer(kc: KubeConfig): NamespaceInformer {
+export function namespaceListWatch(kc: KubeConfig): Pick<InformerSourceOptions, 'list' | 'watch'> {
   const api = kc.makeApiClient(CoreV1Api);
-  return makeInformer<V1Namespace>(
-    kc,
-    '/api/v1/namespaces',
-    () => api.listNamespace({ labelSelector: OPT_IN_SELECTOR }),
-    OPT_IN_SELECTOR,
-  );
+  return {
+    list: () => api.listNamespace({ labelSelector: OPT_IN_SELECTOR }),
+    watch: new Watch(kc),
+  };
 }

@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { CustomObjectsApi } from '@kubernetes/client-node';
 import type { KubeConfig, KubernetesListObject, KubernetesObject } from '@kubernetes/client-node';
 import { Watch } from '@kubernetes/client-node';
-import { ResilientInformer } from '../../src/controller/informer.js';
+import { ResilientInformer } from '../../src/kube/informer.js';
 import { WorkQueue } from '../../src/controller/queue.js';
 import type {
   VirtualMachine,

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import sinon from 'sinon';
-import { backoffDelay } from '../../../src/controller/backoff.js';
+import { backoffDelay } from '../../../src/kube/backoff.js';
 import { WorkQueue } from '../../../src/controller/queue.js';
 
 const noJitter = { baseMs: 100, capMs: 1000, jitter: 0 };

@@ -1,3 +1,4 @@
+// The one watch helper of the project (the controller and the webhook's Namespace cache).
 // An informer that survives: @kubernetes/client-node's ListWatch (what makeInformer builds)
 // keeps the cache and relists on 410 Gone, but stops for good on any other error and
 // never notices a watch that went silent (kubernetes-client/javascript#596). This module

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import sinon from 'sinon';
 import type { KubernetesListObject, KubernetesObject } from '@kubernetes/client-node';
-import { ResilientInformer } from '../../../src/controller/informer.js';
-import type { WatchFn } from '../../../src/controller/informer.js';
+import { ResilientInformer } from '../../../src/kube/informer.js';
+import type { WatchFn } from '../../../src/kube/informer.js';
 
 type Obj = KubernetesObject;
 
@@ -40,7 +40,7 @@ class FakeWatch implements WatchFn {
 
 const silentLogger = { info: () => undefined, warn: () => undefined };
 
-describe('controller/informer: ResilientInformer', () => {
+describe('kube/informer: ResilientInformer', () => {
   let clock: sinon.SinonFakeTimers;
   let watch: FakeWatch;
   let items: Obj[];
