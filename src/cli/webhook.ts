@@ -3,7 +3,6 @@
 // SIGTERM/SIGINT, then drains reviews in flight and returns 0.
 import { stderr, stdout } from 'node:process';
 import { collectDefaultMetrics, Registry } from 'prom-client';
-import { MAIN_HEAP_FLAG, startedSemiSpaceCapMb } from '../config/node-heap.js';
 import { ConfigError, parseWebhookArgs, WEBHOOK_USAGE, type WebhookConfig } from '../config/webhook.js';
 import { mutate } from '../mutate/index.js';
 import { createLogger, type Logger } from '../telemetry/logger.js';
@@ -28,11 +27,6 @@ export async function run(args: string[]): Promise<number> {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
 
-  if (startedSemiSpaceCapMb() === undefined)
-    logger.warn(
-      { flag: MAIN_HEAP_FLAG },
-      "the main thread's young generation is not capped: under sustained load expect runs of major GCs; start node with the flag (NODE_OPTIONS)",
-    );
   const source = await settingsSource(config, logger);
   const webhook = await startWebhook(
     {
@@ -42,7 +36,6 @@ export async function run(args: string[]): Promise<number> {
       keyFile: config.tlsKey,
       limits: { maxBodyBytes: config.maxBodyBytes },
       certPollMs: config.certPollMs,
-      workers: config.workers,
     },
     { mutate, settings: source.settings, logger, registry },
   );
@@ -81,13 +74,13 @@ async function settingsSource(
   }
   // Loaded only in cluster mode, so static mode never pays for the Kubernetes client.
   const { KubeConfig } = await import('@kubernetes/client-node');
-  const { makeNamespaceInformer } = await import('../kube/namespace-informer.js');
+  const { namespaceListWatch } = await import('../kube/namespace-informer.js');
   const { createInformerSettingsSource } = await import('../kube/namespace-settings.js');
   const kc = new KubeConfig();
   if ('kubeconfig' in config.cluster) kc.loadFromFile(config.cluster.kubeconfig);
   else kc.loadFromCluster();
   const source = createInformerSettingsSource({
-    informer: makeNamespaceInformer(kc),
+    ...namespaceListWatch(kc),
     defaults: config.network !== undefined ? { ...defaults, network: config.network } : defaults,
     logger,
   });

@@ -22,8 +22,6 @@ export interface WebhookConfig {
   certPollMs: number;
   /** Also run the controller in this process (needs a cluster). */
   withController: boolean;
-  /** Review worker threads; 0 decides on the main thread. */
-  workers: number;
 }
 
 export class ConfigError extends Error {
@@ -50,13 +48,11 @@ flags:
   --no-cloud-init      do not patch the guest's cloud-init
   --config FILE        YAML/JSON file with any of: tlsCert, tlsKey, port, bindAddress,
                        network, interfaceName, cloudInit, kubeconfig, logLevel,
-                       maxBodyBytes, certPollMs, workers (flags win over the file)
+                       maxBodyBytes, certPollMs (flags win over the file)
   --kubeconfig FILE    read namespace opt-in and settings from this cluster
   --log-level LEVEL    trace, debug, info (default), warn, error (env LOG_LEVEL)
   --with-controller    also run the controller (Services for VM addresses) in this
                        process, with leader election and its default settings
-  --workers N          decide reviews on N worker threads (default 1; 0 decides
-                       on the main thread)
   -h, --help           this text
 
 Without --kubeconfig and outside a cluster, settings are static (--network is then
@@ -78,7 +74,6 @@ const FILE_KEYS = new Set([
   'logLevel',
   'maxBodyBytes',
   'certPollMs',
-  'workers',
 ]);
 
 export function parseWebhookArgs(
@@ -104,7 +99,6 @@ export function parseWebhookArgs(
         kubeconfig: { type: 'string' },
         'log-level': { type: 'string' },
         'with-controller': { type: 'boolean' },
-        workers: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     }));
@@ -136,7 +130,6 @@ export function parseWebhookArgs(
   if (!LOG_LEVELS.has(logLevel)) throw new ConfigError(`unknown log level ${logLevel}`);
   const maxBodyBytes = toInt(file.maxBodyBytes ?? 3 * 1024 * 1024, 'maxBodyBytes', 1024, 64 * 1024 * 1024);
   const certPollMs = toInt(file.certPollMs ?? 10_000, 'certPollMs', 100, 3_600_000);
-  const workers = toInt(pick(values.workers, 'workers') ?? 1, '--workers', 0, 16);
 
   const cluster: WebhookConfig['cluster'] =
     kubeconfig !== undefined ? { kubeconfig } : env.KUBERNETES_SERVICE_HOST ? { inCluster: true } : undefined;
@@ -158,7 +151,6 @@ export function parseWebhookArgs(
     maxBodyBytes,
     certPollMs,
     withController,
-    workers,
   };
   if (network !== undefined) config.network = network;
   if (cluster) config.cluster = cluster;

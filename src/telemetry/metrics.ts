@@ -3,12 +3,12 @@
 import { Counter, Histogram, type Registry } from 'prom-client';
 
 export interface WebhookMetrics {
-  /** Seconds from the first byte of a review to the last byte of its answer, by HTTP status class. */
-  reviewDuration: Histogram<'code'>;
-  /** Answered reviews by outcome: injected, skipped, unchanged, ignored (not ours), denied, errored. */
-  decisions: Counter<'outcome'>;
-  /** Requests refused before or while handling them, by reason (body_too_large, bad_json, exception, ...). */
-  errors: Counter<'reason'>;
+  /** Seconds from the request's start to the last byte of its answer, by webhook and HTTP status. */
+  reviewDuration: Histogram<'webhook' | 'code'>;
+  /** Answered reviews by webhook and outcome: injected, skipped, unchanged, ignored, allowed, denied, errored. */
+  decisions: Counter<'webhook' | 'outcome'>;
+  /** Requests refused before or while handling them, by reason (body_too_large, bad_json, ...). */
+  errors: Counter<'webhook' | 'reason'>;
 }
 
 export function createWebhookMetrics(registry: Registry): WebhookMetrics {
@@ -16,20 +16,20 @@ export function createWebhookMetrics(registry: Registry): WebhookMetrics {
     reviewDuration: new Histogram({
       name: 'kubevirt_net_injector_admission_review_duration_seconds',
       help: 'Time to answer an AdmissionReview, from request start to response end',
-      labelNames: ['code'],
+      labelNames: ['webhook', 'code'],
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
       registers: [registry],
     }),
     decisions: new Counter({
       name: 'kubevirt_net_injector_admission_decisions_total',
-      help: 'AdmissionReviews answered, by outcome',
-      labelNames: ['outcome'],
+      help: 'AdmissionReviews answered, by webhook and outcome',
+      labelNames: ['webhook', 'outcome'],
       registers: [registry],
     }),
     errors: new Counter({
       name: 'kubevirt_net_injector_admission_errors_total',
-      help: 'Admission requests refused or failed, by reason',
-      labelNames: ['reason'],
+      help: 'Admission requests refused or failed, by webhook and reason',
+      labelNames: ['webhook', 'reason'],
       registers: [registry],
     }),
   };

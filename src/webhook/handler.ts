@@ -20,7 +20,8 @@ export interface HandlerResult {
   error?: Error;
 }
 
-export type AdmissionHandler = (request: AdmissionRequest) => HandlerResult;
+/** Decides one review. May be asynchronous (a policy check can ask the apiserver). */
+export type AdmissionHandler = (request: AdmissionRequest) => HandlerResult | Promise<HandlerResult>;
 
 export const STATUS_ANNOTATION = Keys.status;
 
@@ -29,7 +30,7 @@ export interface HandlerDeps {
   settings: SettingsSource;
 }
 
-export function createMutatingHandler(deps: HandlerDeps): AdmissionHandler {
+export function createMutatingHandler(deps: HandlerDeps): (request: AdmissionRequest) => HandlerResult {
   return (request) => {
     const uid = request.uid;
     try {
@@ -43,8 +44,9 @@ export function createMutatingHandler(deps: HandlerDeps): AdmissionHandler {
         };
       }
       const error = err instanceof Error ? err : new Error(String(err));
+      // Not the message: an exception's message may quote the object, and so its user data.
       return {
-        response: errored(uid, `internal error: ${error.message}`),
+        response: errored(uid, `internal error (${error.name})`),
         outcome: 'errored',
         reason: 'exception',
         error,

@@ -1,97 +1,80 @@
-// The HTTPS server: TLS 1.2+, certificates swapped in place, keep-alive sized for the
-// apiserver. POST /mutate is read off the TLS socket by the lean HTTP path (lean-http.ts);
-// any other request, and any connection the lean path hands over, goes to node's HTTP
-// server, which sends POST /mutate to the admission endpoint before express sees it
-// (express's per-request machinery would cost more than the review itself).
-import type { TLSSocket } from 'node:tls';
+// The HTTPS server: node's own, TLS 1.2+, certificates swapped in place, bounded connections
+// and timeouts. POST to an admission path goes straight to its endpoint (express's per-request
+// machinery would cost more than the review itself); everything else goes to express.
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import type { AdmissionEndpoint, RequestListener } from './endpoint.js';
 import type { KeyPair } from './cert-watcher.js';
-import { createLeanHttp, type LeanHttp } from './lean-http.js';
+import type { RequestListener } from './endpoint.js';
 
-export const ADMISSION_PATH = '/mutate';
+/** The server's limits; each default is explained in docs/webhook.md ("Limits"). */
+export interface ServerLimits {
+  /** Open connections at most; a new one past this is closed at once. */
+  maxConnections: number;
+  /** A TLS handshake not done by then is dropped (node's default is 120 s). */
+  handshakeTimeoutMs: number;
+  /** A request's headers, from its first byte. */
+  headersTimeoutMs: number;
+  /** Whole request, headers and body; the apiserver gives a webhook at most 30 s. */
+  requestTimeoutMs: number;
+  /**
+   * Idle time before a kept-alive connection is closed: longer than the client's own (Go's
+   * transport, which the apiserver uses, drops idle connections after 90 s), so the server is
+   * never the side that closes a connection the client is about to reuse.
+   */
+  keepAliveTimeoutMs: number;
+  /**
+   * A connection with no traffic for this long is closed: one that never sends a request, or
+   * stops sending in the middle of one (kept-alive connections wait keepAliveTimeoutMs instead).
+   */
+  idleTimeoutMs: number;
+}
+
+export const DEFAULT_SERVER_LIMITS: ServerLimits = {
+  maxConnections: 512,
+  handshakeTimeoutMs: 5_000,
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 30_000,
+  keepAliveTimeoutMs: 95_000,
+  idleTimeoutMs: 10_000,
+};
 
 export interface ServerOptions {
   tls: KeyPair;
-  admission: AdmissionEndpoint;
-  /**
-   * Read POST /mutate off the TLS socket (the default); false leaves every request to node's
-   * HTTP server (the benchmark compares the two).
-   */
-  leanHttp?: boolean;
-  /** Largest admission body; a larger one is refused (413) by node's server. */
-  maxBodyBytes: number;
+  /** POST <path> -> its admission endpoint. */
+  admission: Record<string, RequestListener>;
   /** The express app (or any listener) for every other request. */
   app: RequestListener;
-  /**
-   * Longer than the client's idle timeout (Go's transport, which the apiserver uses, drops
-   * idle connections after 90 s), so the server is never the side that closes a connection
-   * the client is about to reuse.
-   */
-  keepAliveTimeoutMs?: number;
-  /** Whole request, headers and body; the apiserver gives a webhook at most 30 s. */
-  requestTimeoutMs?: number;
-  /** A request's headers, from its first byte. */
-  headersTimeoutMs?: number;
-  /** Told the first line of a request whose connection goes to node's server from then on. */
-  onHandOff?: (requestLine: string) => void;
+  limits: ServerLimits;
 }
 
-export function isAdmission(method: string | undefined, url: string | undefined): boolean {
-  if (method !== 'POST' || url === undefined) return false;
-  return url === ADMISSION_PATH || url.startsWith(`${ADMISSION_PATH}?`);
-}
-
-export interface WebhookServer {
-  https: Server;
-  /** Connections on the lean path (absent when it is off). */
-  lean?: LeanHttp;
-}
-
-/** Node's default largest header block. */
-const MAX_HEADER_BYTES = 16 * 1024;
-
-export function createWebhookServer(opts: ServerOptions): WebhookServer {
-  const keepAliveTimeoutMs = opts.keepAliveTimeoutMs ?? 95_000;
-  const requestTimeoutMs = opts.requestTimeoutMs ?? 30_000;
-  const headersTimeoutMs = opts.headersTimeoutMs ?? 10_000;
-  const https = createServer({
-    cert: opts.tls.cert,
-    key: opts.tls.key,
+export function createWebhookServer({ tls, admission, app, limits }: ServerOptions): Server {
+  const server = createServer({
+    cert: tls.cert,
+    key: tls.key,
     minVersion: 'TLSv1.2',
-    keepAliveTimeout: keepAliveTimeoutMs,
-    requestTimeout: requestTimeoutMs,
-    headersTimeout: headersTimeoutMs,
-    maxHeaderSize: MAX_HEADER_BYTES,
+    handshakeTimeout: limits.handshakeTimeoutMs,
+    keepAliveTimeout: limits.keepAliveTimeoutMs,
+    requestTimeout: limits.requestTimeoutMs,
+    headersTimeout: limits.headersTimeoutMs,
+    // How often the two timeouts above are enforced (node's default, 30 s, would let a slow
+    // client hold a connection three times longer than the limit says).
+    connectionsCheckingInterval: 1_000,
+    maxHeaderSize: 16 * 1024,
   });
-  https.on('request', (req, res) => {
-    if (isAdmission(req.method, req.url)) opts.admission.listener(req, res);
-    else opts.app(req, res);
+  server.maxConnections = limits.maxConnections;
+  server.setTimeout(limits.idleTimeoutMs, (socket) => socket.destroy());
+  server.on('request', (req, res) => {
+    const endpoint = req.method === 'POST' ? admission[pathOf(req.url)] : undefined;
+    if (endpoint) endpoint(req, res);
+    else app(req, res);
   });
-  if (opts.leanHttp === false) return { https };
+  return server;
+}
 
-  // node:https starts HTTP on a connection in its one 'secureConnection' listener: the lean
-  // path takes that event and calls the listener for the connections it hands over.
-  const [http] = https.listeners('secureConnection') as ((socket: TLSSocket) => void)[];
-  if (typeof http !== 'function')
-    throw new Error("node:https has no 'secureConnection' listener to take over");
-  https.removeListener('secureConnection', http);
-  const lean = createLeanHttp({
-    path: ADMISSION_PATH,
-    maxBodyBytes: opts.maxBodyBytes,
-    maxHeaderBytes: MAX_HEADER_BYTES,
-    keepAliveTimeoutMs,
-    headersTimeoutMs,
-    requestTimeoutMs,
-    review: opts.admission.review,
-    handOff: (socket, requestLine) => {
-      opts.onHandOff?.(requestLine);
-      http.call(https, socket);
-    },
-  });
-  https.on('secureConnection', (socket: TLSSocket) => lean.accept(socket));
-  return { https, lean };
+/** The path without its query string (`/mutate?timeout=10s` -> `/mutate`). */
+function pathOf(url: string | undefined): string {
+  const q = url?.indexOf('?') ?? -1;
+  return q < 0 ? (url ?? '') : url!.slice(0, q);
 }
 
 /** Swaps the certificate for new handshakes; established connections keep theirs. */
@@ -113,22 +96,15 @@ export function listen(server: Server, port: number, host: string): Promise<Addr
  * Stops accepting, lets requests in flight finish, closes idle keep-alive connections as
  * they become idle, and after `graceMs` cuts whatever is left.
  */
-export function drain({ https, lean }: WebhookServer, graceMs = 25_000): Promise<void> {
-  const closeIdle = () => {
-    https.closeIdleConnections();
-    lean?.closeIdle();
-  };
+export function drain(server: Server, graceMs = 25_000): Promise<void> {
   return new Promise((resolve) => {
-    const sweep = setInterval(closeIdle, 50);
-    const deadline = setTimeout(() => {
-      https.closeAllConnections();
-      lean?.closeAll();
-    }, graceMs);
-    https.close(() => {
+    const sweep = setInterval(() => server.closeIdleConnections(), 50);
+    const deadline = setTimeout(() => server.closeAllConnections(), graceMs);
+    server.close(() => {
       clearInterval(sweep);
       clearTimeout(deadline);
       resolve();
     });
-    closeIdle();
+    server.closeIdleConnections();
   });
 }

@@ -11,26 +11,6 @@ export interface SettingsSource {
   forNamespace(namespace: string): NamespaceVerdict;
   /** False until the source can answer (informer synced); drives /readyz. */
   ready(): boolean;
-  /** Everything the source knows, as data: what a worker thread decides with. */
-  snapshot?(): SettingsSnapshot;
-  /** Called after every change of what `snapshot` would return. */
-  onChange?(listener: () => void): void;
-}
-
-/** A settings source as plain data: a verdict per namespace it knows, one for the rest. */
-export interface SettingsSnapshot {
-  ready: boolean;
-  namespaces: Record<string, NamespaceVerdict>;
-  otherwise: NamespaceVerdict;
-}
-
-/** The source a snapshot describes (on a worker thread; replaced by the next snapshot). */
-export function snapshotSource(snapshot: SettingsSnapshot): SettingsSource {
-  const known = new Map(Object.entries(snapshot.namespaces));
-  return {
-    forNamespace: (namespace) => known.get(namespace) ?? snapshot.otherwise,
-    ready: () => snapshot.ready,
-  };
 }
 
 /**
@@ -42,6 +22,5 @@ export function staticSettingsSource(settings: InjectSettings): SettingsSource {
   return {
     forNamespace: () => verdict,
     ready: () => true,
-    snapshot: () => ({ ready: true, namespaces: {}, otherwise: verdict }),
   };
 }

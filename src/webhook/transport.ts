@@ -1,4 +1,4 @@
-// HTTP transport of the admission endpoint, and nothing else (after controller-runtime's
+// HTTP transport of an admission endpoint, and nothing else (after controller-runtime's
 // http.go): content type, body size cap, empty body, JSON parsing and a nesting-depth guard.
 // Every refusal is a TransportError carrying the HTTP status to answer with.
 import type { IncomingMessage } from 'node:http';
@@ -16,7 +16,10 @@ export class TransportError extends Error {
 }
 
 export interface TransportLimits {
-  /** Largest body accepted, in bytes. The apiserver's own request limit is 3 MiB; a VM is far smaller. */
+  /**
+   * Largest body accepted, in bytes. A CREATE review carries one object of at most the
+   * apiserver's 3 MiB request limit; a stored VM is far smaller (etcd keeps objects to 1.5 MiB).
+   */
   maxBodyBytes: number;
   /** Deepest nesting of objects and arrays accepted. Deeper input would overflow recursive code later on. */
   maxDepth: number;
@@ -28,66 +31,56 @@ export const DEFAULT_LIMITS: TransportLimits = { maxBodyBytes: 3 * 1024 * 1024, 
 export function checkContentType(header: string | undefined): void {
   const type = header?.split(';', 1)[0]?.trim().toLowerCase();
   if (type !== 'application/json') {
-    throw new TransportError(
-      415,
-      'bad_content_type',
-      `content type must be application/json, got ${header ?? 'none'}`,
-    );
+    throw new TransportError(415, 'bad_content_type', 'content type must be application/json');
   }
 }
 
 /**
  * Reads the whole body, refusing it (413) as soon as it passes the cap: from Content-Length
- * before reading anything, or while streaming when the length is not announced. Callbacks, not
- * a promise: the body reaches the endpoint in the request's own 'end' event, without a
- * microtask hop per review. Exactly one of the callbacks is called, once.
+ * before reading anything, or while streaming when the length is not announced.
  */
-export function readBody(
-  req: IncomingMessage,
-  maxBytes: number,
-  onBody: (body: Buffer) => void,
-  onError: (err: unknown) => void,
-): void {
-  const tooLarge = () => new TransportError(413, 'body_too_large', `body exceeds ${maxBytes} bytes`);
-  const announced = Number(req.headers['content-length']);
-  if (announced > maxBytes) {
-    onError(tooLarge());
-    return;
-  }
-  const chunks: Buffer[] = [];
-  let size = 0;
-  const onData = (chunk: Buffer) => {
-    size += chunk.length;
-    if (size > maxBytes) {
-      cleanup();
-      onError(tooLarge());
+export function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const tooLarge = () => new TransportError(413, 'body_too_large', `body exceeds ${maxBytes} bytes`);
+    if (Number(req.headers['content-length']) > maxBytes) {
+      reject(tooLarge());
       return;
     }
-    chunks.push(chunk);
-  };
-  const onEnd = () => {
-    cleanup();
-    onBody(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
-  };
-  const onFailure = (err: Error) => {
-    cleanup();
-    onError(err);
-  };
-  const onClose = () => {
-    if (req.complete) return;
-    cleanup();
-    onError(new Error('client went away before the body was complete'));
-  };
-  const cleanup = () => {
-    req.off('data', onData);
-    req.off('end', onEnd);
-    req.off('error', onFailure);
-    req.off('close', onClose);
-  };
-  req.on('data', onData);
-  req.on('end', onEnd);
-  req.on('error', onFailure);
-  req.on('close', onClose);
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size <= maxBytes) {
+        chunks.push(chunk);
+        return;
+      }
+      cleanup();
+      reject(tooLarge());
+    };
+    const onEnd = () => {
+      cleanup();
+      resolve(Buffer.concat(chunks, size));
+    };
+    const onError = (err: Error) => {
+      cleanup();
+      reject(err);
+    };
+    const onClose = () => {
+      if (req.complete) return;
+      cleanup();
+      reject(new Error('client went away before the body was complete'));
+    };
+    const cleanup = () => {
+      req.off('data', onData);
+      req.off('end', onEnd);
+      req.off('error', onError);
+      req.off('close', onClose);
+    };
+    req.on('data', onData);
+    req.on('end', onEnd);
+    req.on('error', onError);
+    req.on('close', onClose);
+  });
 }
 
 /** Parses the body; refuses empty, malformed and too deeply nested JSON with a 400. */

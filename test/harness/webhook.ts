@@ -4,7 +4,6 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 
-import { MAIN_HEAP_FLAG } from '../../src/config/node-heap.js';
 import { issue, type CertificateAuthority } from './certs.js';
 import { repoRoot } from './paths.js';
 import { freePort } from './ports.js';
@@ -58,8 +57,6 @@ export async function startWebhookProcess(opts: WebhookProcessOptions): Promise<
   const port = await freePort();
   const url = `https://127.0.0.1:${port}/mutate`;
   const args = [
-    // As the Deployment starts it (NODE_OPTIONS there).
-    MAIN_HEAP_FLAG,
     cli,
     'webhook',
     '--tls-cert',

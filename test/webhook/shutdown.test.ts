@@ -1,37 +1,9 @@
-// The real CLI: on SIGTERM it stops accepting, finishes the review in flight and exits 0; at
-// start it warns when node was not given the main thread's young-generation cap.
+// The real CLI: on SIGTERM it stops accepting, finishes the review in flight and exits 0.
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { rmSync } from 'node:fs';
-import { createInterface } from 'node:readline';
 import { connect, type TLSSocket } from 'node:tls';
-import { fileURLToPath } from 'node:url';
-import { MAIN_HEAP_FLAG } from '../../src/config/node-heap.js';
-import { loadVm, makeCert, review, send, tempDir } from './support.js';
-
-const MAIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
-
-function startCli(
-  args: string[],
-  nodeFlags: string[] = [],
-  env: NodeJS.ProcessEnv = process.env,
-): Promise<{ child: ChildProcess; port: number; lines: string[] }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...nodeFlags, MAIN, 'webhook', ...args], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env,
-    });
-    const lines: string[] = [];
-    let stderr = '';
-    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-    createInterface({ input: child.stdout! }).on('line', (line) => {
-      lines.push(line);
-      const entry = JSON.parse(line) as { msg?: string; port?: number };
-      if (entry.msg === 'webhook listening') resolve({ child, port: entry.port!, lines });
-    });
-    child.once('exit', (code) => reject(new Error(`webhook exited early (${code}): ${stderr}`)));
-  });
-}
+import { loadVm, makeCert, MAIN, review, send, startCli, tempDir } from './support.js';
 
 describe('webhook CLI: graceful shutdown', () => {
   const dir = tempDir();
@@ -92,25 +64,6 @@ describe('webhook CLI: graceful shutdown', () => {
     assert.equal(json.response.uid, 'in-flight');
     assert.equal(json.response.allowed, true);
     assert.equal(await exited, 0);
-  });
-
-  it("warns at start when the main thread's young generation is not capped, and only then", async function () {
-    this.timeout(15_000);
-    const { NODE_OPTIONS: _, ...noOptions } = process.env;
-    const warnings = async (nodeFlags: string[], env: NodeJS.ProcessEnv) => {
-      const { child, lines } = await startCli(serveArgs, nodeFlags, env);
-      const exited = new Promise((resolve) => child.once('exit', resolve));
-      child.kill('SIGTERM');
-      await exited;
-      return lines
-        .map((l) => JSON.parse(l) as { level: number; msg: string; flag?: string })
-        .filter((e) => e.level === 40 && /young generation/.test(e.msg));
-    };
-    const uncapped = await warnings([], noOptions);
-    assert.equal(uncapped.length, 1);
-    assert.equal(uncapped[0]!.flag, MAIN_HEAP_FLAG);
-    assert.deepEqual(await warnings([MAIN_HEAP_FLAG], noOptions), []);
-    assert.deepEqual(await warnings([], { ...noOptions, NODE_OPTIONS: MAIN_HEAP_FLAG }), []);
   });
 
   it('prints --help and exits 0; refuses bad flags with 2', async () => {

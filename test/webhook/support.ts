@@ -1,10 +1,12 @@
 // Helpers for the HTTPS tests: certificates from the openssl CLI, AdmissionReviews built
 // around a VM, and a small HTTPS client that reports status, headers and body.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, mkdtempSync } from 'node:fs';
 import { request, type Agent } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
 
 export interface CertFiles {
@@ -140,4 +142,23 @@ export function patchOf(reply: Record<string, unknown>): unknown[] {
   return response.patch
     ? (JSON.parse(Buffer.from(response.patch, 'base64').toString('utf8')) as unknown[])
     : [];
+}
+
+/** The compiled CLI of the same build as these tests. */
+export const MAIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+
+/** `kubevirt-net-injector webhook ARGS` as a child process; resolves once it listens. Its log lines are kept. */
+export function startCli(args: string[]): Promise<{ child: ChildProcess; port: number; lines: string[] }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [MAIN, 'webhook', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const lines: string[] = [];
+    let stderr = '';
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      lines.push(line);
+      const entry = JSON.parse(line) as { msg?: string; port?: number };
+      if (entry.msg === 'webhook listening') resolve({ child, port: entry.port!, lines });
+    });
+    child.once('exit', (code) => reject(new Error(`webhook exited early (${code}): ${stderr}`)));
+  });
 }

@@ -27,19 +27,11 @@ describe('webhook config', () => {
       maxBodyBytes: 3 * 1024 * 1024,
       certPollMs: 10_000,
       withController: false,
-      workers: 1,
     });
   });
 
-  it('takes a number of review worker threads, within bounds', () => {
-    assert.equal(config([...TLS, '--network', 'n', '--workers', '2']).workers, 2);
-    assert.equal(config([...TLS, '--network', 'n', '--workers', '0']).workers, 0);
-    for (const bad of ['17', 'two', '1.5']) {
-      assert.throws(
-        () => config([...TLS, '--network', 'n', '--workers', bad]),
-        /--workers must be an integer/,
-      );
-    }
+  it('no longer takes --workers: one thread, replicas scale it', () => {
+    assert.throws(() => config([...TLS, '--network', 'n', '--workers', '2']), /Unknown option '--workers'/);
   });
 
   it('runs the controller in the process only with a cluster', () => {

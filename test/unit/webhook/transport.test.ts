@@ -16,9 +16,7 @@ function message(chunks: Buffer[], headers: Record<string, string> = {}): Incomi
   return stream;
 }
 
-/** The body, or the error, as a promise. */
-const read = (req: IncomingMessage, maxBytes: number) =>
-  new Promise<Buffer>((resolve, reject) => readBody(req, maxBytes, resolve, reject));
+const read = readBody;
 
 const status = (n: number) => (err: unknown) => err instanceof TransportError && err.status === n;
 
