@@ -1,107 +1,124 @@
-// Admission benchmark: the seed's MongoDB VM as CREATE reviews over HTTPS keep-alive with
-// 32 connections (autocannon), reviews of different VMs (each its own name and uid, as a fleet
-// created from one template: same user data), against (a) a bare node:https parse-and-allow server (the
-// floor), (b) express with express.json() parse-and-allow, (c) our webhook. Each server runs
-// in its own process; its CPU per review is process.cpuUsage() over the measured window.
-// Usage: node dist/bench/admission/run.js [seconds=10] [connections=32] [variants=bare,lean,bare-patch,express,webhook-noop,webhook-fixed,webhook,webhook-unique,webhook-inline,webhook-node-http,sustained,sustained-uncapped] [rounds=3]
-// Each server is measured `rounds` times, interleaved with the others; the table shows each one's median round.
-// Then sustained load: our webhook, fresh, held under load for BENCH_SUSTAINED_SECONDS (60) in
-// one go, with and without the main thread's young generation capped as deployed.
-// Every webhook server starts with the node flags the Deployment gives it (src/config/node-heap.ts).
-// BENCH_PIN=1: every server on CPU 0 and the load generator on CPU 1 (taskset), so that neither
-// takes the other's CPU: what one CPU serves.
-import { fork, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+// Admission benchmark (method and current figures: bench/README.md). Three servers, each in
+// its own process, get the same CREATE reviews of the seed's MongoDB VM over HTTPS keep-alive:
+//   floor    bare node:https, parse + allow (bench/admission/floor.ts)
+//   webhook  our webhook as deployed (`kubevirt-net-injector webhook`, logging at info)
+//   go       the Go controller-runtime peer (../shared/peers/go-webhook, built into .cache/peers)
+// Phases: saturation (interleaved rounds), a fixed 1,000 reviews/s, and sustained saturation
+// with RSS sampled every second. CPU time and RSS are read from /proc/<pid> for every server
+// alike. Settings (environment): BENCH_SECONDS=10 BENCH_ROUNDS=3 BENCH_CONNECTIONS=32
+// BENCH_RATE=1000 BENCH_SUSTAINED_SECONDS=60 BENCH_SERVERS=floor,webhook,go BENCH_PIN=1 (servers
+// on CPU 0, load generator on CPU 1) PEER_DIR (the Go peer's source).
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { request } from 'node:https';
 import { cpus, loadavg, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import { parse as parseYaml } from 'yaml';
-import { MAIN_HEAP_FLAG } from '../../src/config/node-heap.js';
+import { freePort } from '../../test/harness/ports.js';
 import { makeCert } from '../../test/webhook/support.js';
 
-const SECONDS = Number(process.argv[2] ?? 10);
-const CONNECTIONS = Number(process.argv[3] ?? 32);
-const ONLY = process.argv[4]?.split(',');
-const ROUNDS = Number(process.argv[5] ?? 3);
+const env = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
+const SECONDS = env('BENCH_SECONDS', 10);
+const ROUNDS = env('BENCH_ROUNDS', 3);
+const CONNECTIONS = env('BENCH_CONNECTIONS', 32);
+const RATE = env('BENCH_RATE', 1000);
+const SUSTAINED_SECONDS = env('BENCH_SUSTAINED_SECONDS', 60);
 const WARMUP_SECONDS = 3;
-/**
- * The start of every round, on its fresh connections, is not measured: TLS handshakes, the
- * load generator encoding its requests (the first responses wait up to half a second for
- * it), and each server's heap growing back after sitting idle while the others ran. The
- * round's p99 with that included is still reported, as "p99 from connect".
- */
+/** Each round's first seconds on fresh connections (handshakes, the load generator encoding its requests) are not measured. */
 const RAMP_SECONDS = 2;
 const PIN = process.env.BENCH_PIN === '1';
-const SUSTAINED_SECONDS = Number(process.env['BENCH_SUSTAINED_SECONDS'] ?? 60);
-const SERVER = fileURLToPath(new URL('./server.js', import.meta.url));
-const VARIANTS = [
-  ['bare', '(a) bare node:https parse+allow (floor)'],
-  ['lean', '(a1) our lean HTTP path on node:tls, parse+allow (no node HTTP server)'],
-  [
-    'bare-patch',
-    "(a2) bare node:https parse + a fixed answer the size of ours (floor for a mutation's answer)",
-  ],
-  ['express', '(b) express 5 + express.json() parse+allow'],
-  ['webhook-noop', '(c0) our webhook, engine replaced by a no-op'],
-  ['webhook-fixed', "(c1) our webhook, engine replaced by the seed VM's patch computed once"],
-  ['webhook', '(c) kubevirt-net-injector webhook (mutating; as deployed: one review worker thread)'],
-  ['webhook-unique', '(c2) the same webhook, every review with its own user data (no template reuse)'],
-  ['webhook-inline', '(c3) the same webhook with --workers 0 (parse and engine on the main thread)'],
-  ['webhook-node-http', "(c4) the same webhook with POST /mutate through node's HTTP server (lean path off)"],
-] as const;
-const SUSTAINED = [
-  ['sustained', '(c) kubevirt-net-injector webhook as deployed'],
-  ['sustained-uncapped', "(c5) the same without the main thread's young-generation cap (node's default)"],
-] as const;
-
-/** The server behind a variant (the variants that differ only in their load or node flags). */
-const SERVER_OF: Record<string, string> = {
-  'webhook-unique': 'webhook',
-  sustained: 'webhook',
-  'sustained-uncapped': 'webhook',
-};
-/** Our webhook starts as the Deployment starts it; the floors with node's defaults. */
-const nodeFlagsOf = (variant: string) =>
-  variant.startsWith('webhook') || variant === 'sustained' ? [MAIN_HEAP_FLAG] : [];
-
-/**
- * Distinct reviews, sent in turn by every connection: enough that no server can answer from a
- * small cache. autocannon encodes each request once per connection when a round starts.
- */
+const ROOT = process.cwd();
+const PEER_SOURCE = resolve(process.env.PEER_DIR ?? join(ROOT, '../shared/peers/go-webhook'));
+const PEER_BUILD = join(ROOT, '.cache/peers/go-webhook');
+const CLI = join(ROOT, 'dist/src/cli/main.js');
+const FLOOR = fileURLToPath(new URL('./floor.js', import.meta.url));
+/** Distinct reviews sent in turn by every connection, so that no server answers from a small cache. */
 const DISTINCT_REVIEWS = 1024;
 
-interface Row {
-  variant: string;
-  rps: number;
-  p50: number;
-  p99: number;
-  /** The whole round's p99, its ramp on fresh connections included. */
-  p99FromConnect: number;
-  cpuUsPerReview: number;
-  /** Major GCs on the server's main thread in the measured window. */
-  majorGcs: number;
-  total: number;
-  failures: number;
+interface ServerKind {
+  label: string;
+  command(port: number, cert: string, key: string): [string, string[]] | undefined;
 }
 
-/**
- * The reviews: the seed's mongodb VM named `mongodb-<n>` with its own uid. With
- * `uniqueUserData`, each also gets its own line of user data (no two VMs share a template).
- */
-function reviewBodies(uniqueUserData: boolean): Buffer[] {
-  const vm = parseYaml(readFileSync(join(process.cwd(), 'test/testdata/seed/mongodb.yaml'), 'utf8')) as {
-    metadata: { name: string };
-    spec: { template: { spec: { volumes: Record<string, unknown>[] } } };
+const SERVERS: Record<string, ServerKind> = {
+  floor: {
+    label: 'bare node:https, parse + allow (floor)',
+    command: (port, cert, key) => [process.execPath, [FLOOR, String(port), cert, key]],
+  },
+  webhook: {
+    label: 'kubevirt-net-injector webhook, as deployed',
+    command: (port, cert, key) => [
+      process.execPath,
+      [CLI, 'webhook', '--tls-cert', cert, '--tls-key', key, '--bind-address', '127.0.0.1'].concat([
+        '--port',
+        String(port),
+        '--network',
+        'ovs-net-br1',
+      ]),
+    ],
+  },
+  go: {
+    label: 'Go controller-runtime peer',
+    command: (port, cert, key) => {
+      const binary = buildPeer();
+      return binary
+        ? [
+            binary,
+            ['--addr', `127.0.0.1:${port}`, '--tls-cert', cert, '--tls-key', key, '--network', 'ovs-net-br1'],
+          ]
+        : undefined;
+    },
+  },
+};
+
+/** Builds the Go peer from its source (once per source version); undefined when there is none. */
+function buildPeer(): string | undefined {
+  const source = join(PEER_SOURCE, 'main.go');
+  if (!existsSync(source)) {
+    process.stderr.write(`no Go peer at ${PEER_SOURCE} (set PEER_DIR): its rows are left out\n`);
+    return undefined;
+  }
+  const binary = join(PEER_BUILD, 'peer-webhook');
+  const stamp = join(PEER_BUILD, 'stamp');
+  const hash = createHash('sha256').update(readFileSync(source)).digest('hex');
+  if (existsSync(binary) && existsSync(stamp) && readFileSync(stamp, 'utf8') === hash) return binary;
+  mkdirSync(PEER_BUILD, { recursive: true });
+  copyFileSync(source, join(PEER_BUILD, 'main.go'));
+  const go = (...args: string[]) => {
+    process.stderr.write(`go ${args.join(' ')} (in ${PEER_BUILD})\n`);
+    const r = spawnSync('go', args, {
+      cwd: PEER_BUILD,
+      stdio: 'inherit',
+      env: { ...process.env, CGO_ENABLED: '0' },
+    });
+    if (r.status !== 0) throw new Error(`go ${args[0]} failed for the Go peer`);
   };
-  const cloudInit = vm.spec.template.spec.volumes.find((v) => v['cloudInitNoCloud'])?.['cloudInitNoCloud'] as
-    { userData: string } | undefined;
-  const userData = cloudInit?.userData ?? '';
+  if (!existsSync(join(PEER_BUILD, 'go.mod'))) go('mod', 'init', 'peer');
+  go('get', 'sigs.k8s.io/controller-runtime@v0.22.4');
+  go('mod', 'tidy');
+  go('build', '-o', 'peer-webhook', '.');
+  writeFileSync(stamp, hash);
+  return binary;
+}
+
+function reviewBodies(): Buffer[] {
+  const vm = parseYaml(readFileSync(join(ROOT, 'test/testdata/seed/mongodb.yaml'), 'utf8')) as {
+    metadata: { name: string };
+  };
   return Array.from({ length: DISTINCT_REVIEWS }, (_, n) => {
-    const name = `mongodb-${n}`;
-    vm.metadata.name = name;
-    if (cloudInit && uniqueUserData)
-      cloudInit.userData = `${userData}bootcmd:\n  - [sh, -c, 'echo ${name}']\n`;
+    vm.metadata.name = `mongodb-${n}`;
     return Buffer.from(
       JSON.stringify({
         apiVersion: 'admission.k8s.io/v1',
@@ -112,7 +129,7 @@ function reviewBodies(uniqueUserData: boolean): Buffer[] {
           resource: { group: 'kubevirt.io', version: 'v1', resource: 'virtualmachines' },
           requestKind: { group: 'kubevirt.io', version: 'v1', kind: 'VirtualMachine' },
           requestResource: { group: 'kubevirt.io', version: 'v1', resource: 'virtualmachines' },
-          name,
+          name: vm.metadata.name,
           namespace: 'vm',
           operation: 'CREATE',
           userInfo: { username: 'kubernetes-admin', groups: ['system:masters', 'system:authenticated'] },
@@ -126,106 +143,120 @@ function reviewBodies(uniqueUserData: boolean): Buffer[] {
   });
 }
 
-function startServer(
-  variant: string,
-  certFile: string,
-  keyFile: string,
-): Promise<{ child: ChildProcess; port: number }> {
-  const flags = nodeFlagsOf(variant);
-  const args = [SERVER_OF[variant] ?? variant, certFile, keyFile];
-  return new Promise((resolve, reject) => {
-    const child = PIN
-      ? spawn('taskset', ['-c', '0', process.execPath, ...flags, SERVER, ...args], {
-          stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-        })
-      : fork(SERVER, args, { execArgv: flags, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-    child.once('message', (m: { port: number }) => resolve({ child, port: m.port }));
-    child.once('exit', (code) => reject(new Error(`${variant} server exited (${code})`)));
+interface Running {
+  name: string;
+  child: ChildProcess;
+  port: number;
+}
+
+function healthy(port: number): Promise<boolean> {
+  return new Promise((done) => {
+    const req = request(
+      { host: '127.0.0.1', port, path: '/healthz', rejectUnauthorized: false, agent: false },
+      (res) => {
+        res.resume();
+        done(res.statusCode === 200);
+      },
+    );
+    req.on('error', () => done(false));
+    req.end();
   });
 }
 
-interface ServerUsage {
-  cpu: NodeJS.CpuUsage;
-  /** Major GCs on its main thread so far. */
-  majorGcs: number;
+async function start(name: string, cert: string, key: string): Promise<Running | undefined> {
+  const port = await freePort();
+  const command = SERVERS[name]!.command(port, cert, key);
+  if (!command) return undefined;
+  const [file, args] = PIN ? ['taskset', ['-c', '0', command[0], ...command[1]]] : command;
+  const child = spawn(file, args, { stdio: ['ignore', 'ignore', 'inherit'] });
+  for (let i = 0; i < 300; i++) {
+    if (child.exitCode !== null) throw new Error(`${name} exited (${child.exitCode})`);
+    if (await healthy(port)) return { name, child, port };
+    await sleep(100);
+  }
+  child.kill();
+  throw new Error(`${name} did not answer /healthz`);
 }
 
-function usageOf(child: ChildProcess): Promise<ServerUsage> {
-  return new Promise((resolve) => {
-    const on = (m: Partial<ServerUsage>) => {
-      if (!m.cpu) return;
-      child.off('message', on);
-      resolve({ cpu: m.cpu, majorGcs: m.majorGcs ?? NaN });
-    };
-    child.on('message', on);
-    child.send({ cmd: 'cpu' });
-  });
+async function stop(server: Running): Promise<void> {
+  const exited = new Promise((done) => server.child.once('exit', done));
+  server.child.kill('SIGTERM');
+  await Promise.race([exited, sleep(5000)]);
+  server.child.kill('SIGKILL');
 }
 
-interface Load {
-  /** Responses per second in the measured window (after the ramp). */
+/** Process CPU time (all threads, user + system) in microseconds, from /proc. */
+function cpuUs(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const ticks = Number(fields[11]) + Number(fields[12]);
+  return (ticks * 1e6) / CLOCK_TICKS;
+}
+const CLOCK_TICKS = Number(spawnSync('getconf', ['CLK_TCK']).stdout.toString().trim()) || 100;
+
+function rssMiB(pid: number): number {
+  const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return match ? Number(match[1]) / 1024 : NaN;
+}
+
+interface Result {
   rps: number;
-  /** Responses in the measured window. */
-  total: number;
+  p50: number;
+  p99: number;
+  cpuUsPerReview: number;
   failures: number;
-  /** The latency of every response in the measured window, ms. */
-  samples: number[];
-  /** The latency of every response of the round, ramp included, ms. */
-  all: number[];
+  maxRssMiB: number;
 }
 
 /**
- * One round: `ramp` seconds on fresh connections, then `seconds` measured on the same
- * connections. `atWindow` runs when the measured window opens (the caller reads the
- * server's CPU time then).
+ * One measured run on fresh connections: `RAMP_SECONDS` not measured, then `seconds` measured.
+ * `rate` caps the whole run's requests per second (undefined: as fast as the server answers).
  */
-function load(
-  port: number,
-  bodies: Buffer[],
-  seconds: number,
-  ramp = 0,
-  atWindow: () => void = () => {},
-): Promise<Load> {
+function load(server: Running, bodies: Buffer[], seconds: number, rate?: number): Promise<Result> {
+  const pid = server.child.pid!;
   const samples: number[] = [];
-  const all: number[] = [];
   let windowStart = Infinity;
-  return new Promise((resolve, reject) => {
+  let cpuAtStart = 0;
+  let maxRss = 0;
+  const rssTimer = setInterval(() => {
+    if (performance.now() >= windowStart) maxRss = Math.max(maxRss, rssMiB(pid));
+  }, 1000);
+  return new Promise((done, fail) => {
     const instance = autocannon(
       {
-        url: `https://127.0.0.1:${port}/mutate`,
+        url: `https://127.0.0.1:${server.port}/mutate`,
         method: 'POST',
         headers: { 'content-type': 'application/json' },
-        // Encoded once per connection (a setupRequest hook would re-encode every request, at a
-        // cost to the load generator that the shared CPUs would take from the server).
         requests: bodies.map((body) => ({ body })),
-        connections: CONNECTIONS,
+        connections: rate ? Math.min(CONNECTIONS, 8) : CONNECTIONS,
         pipelining: 1,
-        duration: ramp + seconds,
+        duration: RAMP_SECONDS + seconds,
+        ...(rate ? { overallRate: rate } : {}),
       },
       (err, result) => {
-        if (err) return reject(err);
+        clearInterval(rssTimer);
+        if (err) return fail(err);
         const elapsed = (performance.now() - windowStart) / 1000;
-        resolve({
+        samples.sort((a, b) => a - b);
+        done({
           rps: samples.length / elapsed,
-          total: samples.length,
+          p50: percentile(samples, 50),
+          p99: percentile(samples, 99),
+          cpuUsPerReview: (cpuUs(pid) - cpuAtStart) / Math.max(1, samples.length),
           failures: result.errors + result.timeouts + result.non2xx,
-          samples,
-          all,
+          maxRssMiB: Math.max(maxRss, rssMiB(pid)),
         });
       },
     );
     instance.on('response', (_client, _status, _bytes, ms) => {
-      if (all.length === 0) {
-        // The ramp counts from the first response: encoding the requests comes before it.
-        const opens = () => {
+      if (windowStart === Infinity && samples.length === 0) {
+        windowStart = -1; // armed: opens after the ramp
+        setTimeout(() => {
+          cpuAtStart = cpuUs(pid);
           windowStart = performance.now();
-          atWindow();
-        };
-        if (ramp > 0) setTimeout(opens, ramp * 1000);
-        else opens();
+        }, RAMP_SECONDS * 1000);
       }
-      all.push(ms);
-      if (performance.now() >= windowStart) samples.push(ms);
+      if (windowStart > 0 && performance.now() >= windowStart) samples.push(ms);
     });
   });
 }
@@ -234,118 +265,84 @@ function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
 }
 
-async function measure(
-  child: ChildProcess,
-  port: number,
-  bodies: Buffer[],
-  seconds = SECONDS,
-): Promise<Omit<Row, 'variant'>> {
-  let before: Promise<ServerUsage> | undefined;
-  const result = await load(port, bodies, seconds, RAMP_SECONDS, () => {
-    before = usageOf(child);
-  });
-  const after = await usageOf(child);
-  const start = await before!;
-  const cpuUs = after.cpu.user - start.cpu.user + (after.cpu.system - start.cpu.system);
-  const sorted = (xs: number[]) => xs.sort((a, b) => a - b);
-  const samples = sorted(result.samples);
-  return {
-    rps: result.rps,
-    p50: percentile(samples, 50),
-    p99: percentile(samples, 99),
-    p99FromConnect: percentile(sorted(result.all), 99),
-    cpuUsPerReview: cpuUs / Math.max(1, result.total),
-    majorGcs: after.majorGcs - start.majorGcs,
-    total: result.total,
-    failures: result.failures,
-  };
+/** The round with the median throughput; failures summed over all rounds. */
+function median(rounds: Result[]): Result {
+  const mid = [...rounds].sort((a, b) => a.rps - b.rps)[Math.floor(rounds.length / 2)]!;
+  return { ...mid, failures: rounds.reduce((n, r) => n + r.failures, 0) };
 }
 
-/** The round with the median throughput (other engineers' builds make single runs noisy). */
-function median(rows: Omit<Row, 'variant'>[]): Omit<Row, 'variant'> {
-  const sorted = [...rows].sort((a, b) => a.rps - b.rps);
-  const mid = sorted[Math.floor(sorted.length / 2)]!;
-  return { ...mid, failures: rows.reduce((n, r) => n + r.failures, 0) };
+function table(title: string, rows: [string, Result][]): string {
+  const head = `| ${title} | reviews/s | p50 ms | p99 ms | CPU µs/review | max RSS MiB | failures |\n|---|---:|---:|---:|---:|---:|---:|`;
+  const lines = rows.map(
+    ([name, r]) =>
+      `| ${SERVERS[name]!.label} | ${Math.round(r.rps)} | ${r.p50.toFixed(2)} | ${r.p99.toFixed(2)} | ${Math.round(r.cpuUsPerReview)} | ${r.maxRssMiB.toFixed(0)} | ${r.failures} |`,
+  );
+  return [head, ...lines].join('\n');
 }
 
 async function main(): Promise<void> {
-  if (PIN) {
-    const pinned = spawnSync('taskset', ['-cp', '1', String(process.pid)]);
-    if (pinned.status !== 0) throw new Error(`taskset failed: ${pinned.stderr.toString()}`);
-  }
+  if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run 'make build' first`);
+  if (PIN) spawnSync('taskset', ['-cp', '1', String(process.pid)], { stdio: 'ignore' });
+  const names = (process.env.BENCH_SERVERS ?? 'floor,webhook,go').split(',').filter((n) => SERVERS[n]);
   const dir = mkdtempSync(join(tmpdir(), 'bench-admission-'));
   const { certFile, keyFile } = makeCert(dir);
-  const template = reviewBodies(false);
-  const unique = reviewBodies(true);
-  const bodiesOf = (variant: string) => (variant === 'webhook-unique' ? unique : template);
+  const bodies = reviewBodies();
   const loadBefore = loadavg();
-  const rows: Row[] = [];
-  const sustainedRows: Row[] = [];
-  const selected = VARIANTS.filter(([v]) => !ONLY || ONLY.includes(v));
-  const sustained = SUSTAINED.filter(([v]) => SUSTAINED_SECONDS > 0 && (!ONLY || ONLY.includes(v)));
-  const servers: { child: ChildProcess; port: number }[] = [];
+  const servers: Running[] = [];
+  const out: string[] = [];
   try {
-    for (const [variant] of selected) {
-      const server = await startServer(variant, certFile, keyFile);
+    for (const name of names) {
+      const server = await start(name, certFile, keyFile);
+      if (!server) continue;
       servers.push(server);
-      await load(server.port, bodiesOf(variant), WARMUP_SECONDS);
+      await load(server, bodies, WARMUP_SECONDS);
     }
-    // Interleaved rounds: every server sees the same mix of background load.
-    const rounds: Omit<Row, 'variant'>[][] = selected.map(() => []);
-    for (let round = 0; round < ROUNDS; round++) {
-      for (const [i, [variant, label]] of selected.entries()) {
-        process.stderr.write(`round ${round + 1}/${ROUNDS}: ${label}, ${SECONDS}s\n`);
-        rounds[i]!.push(await measure(servers[i]!.child, servers[i]!.port, bodiesOf(variant)));
+    // Saturation, interleaved so that every server sees the same mix of background load.
+    const rounds = new Map<string, Result[]>(servers.map((s) => [s.name, []]));
+    for (let round = 1; round <= ROUNDS; round++) {
+      for (const server of servers) {
+        process.stderr.write(`saturation round ${round}/${ROUNDS}: ${server.name}\n`);
+        rounds.get(server.name)!.push(await load(server, bodies, SECONDS));
       }
     }
-    for (const [i, [, label]] of selected.entries()) rows.push({ variant: label, ...median(rounds[i]!) });
-    for (const { child } of servers.splice(0)) child.send({ cmd: 'exit' });
-    // Sustained: each server fresh and alone, held under load without a pause.
-    for (const [variant, label] of sustained) {
-      const server = await startServer(variant, certFile, keyFile);
-      servers.push(server);
-      await load(server.port, template, WARMUP_SECONDS);
-      process.stderr.write(`sustained: ${label}, ${SUSTAINED_SECONDS}s\n`);
-      sustainedRows.push({
-        variant: label,
-        ...(await measure(server.child, server.port, template, SUSTAINED_SECONDS)),
-      });
-      server.child.send({ cmd: 'exit' });
-      servers.pop();
+    out.push(
+      table(
+        'saturation',
+        [...rounds].map(([name, r]) => [name, median(r)]),
+      ),
+    );
+    const fixed: [string, Result][] = [];
+    for (const server of servers) {
+      process.stderr.write(`fixed rate ${RATE}/s: ${server.name}\n`);
+      fixed.push([server.name, await load(server, bodies, SECONDS, RATE)]);
+    }
+    out.push(table(`fixed ${RATE} reviews/s`, fixed));
+    for (const server of servers.splice(0)) await stop(server);
+    if (SUSTAINED_SECONDS > 0) {
+      const sustained: [string, Result][] = [];
+      for (const name of names) {
+        const server = await start(name, certFile, keyFile);
+        if (!server) continue;
+        servers.push(server);
+        process.stderr.write(`sustained ${SUSTAINED_SECONDS} s: ${name}\n`);
+        sustained.push([name, await load(server, bodies, SUSTAINED_SECONDS)]);
+        await stop(servers.pop()!);
+      }
+      out.push(table(`sustained ${SUSTAINED_SECONDS} s, fresh server`, sustained));
     }
   } finally {
-    for (const { child } of servers) child.send({ cmd: 'exit' });
+    for (const server of servers) await stop(server);
     rmSync(dir, { recursive: true, force: true });
   }
-  const loadAfter = loadavg();
-  const floor = rows[0]?.rps ?? NaN;
-  const header = (first: string) =>
-    `| ${first} | reviews/s | p50 ms | p99 ms | p99 from connect ms | CPU µs/review | vs floor | major GCs (main thread) | failures |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|`;
-  const line = (r: Row) =>
-    `| ${r.variant} | ${Math.round(r.rps)} | ${r.p50.toFixed(2)} | ${r.p99.toFixed(2)} | ${r.p99FromConnect.toFixed(2)} | ${Math.round(r.cpuUsPerReview)} | ${(
-      (100 * r.rps) /
-      floor
-    ).toFixed(0)}% | ${r.majorGcs} | ${r.failures} |`;
   const fmt = (l: number[]) => l.map((x) => x.toFixed(2)).join(' ');
   const context = [
-    `Date: ${new Date().toISOString()}; node ${process.version}; ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}`,
-    `CPUs: ${PIN ? 'servers pinned to CPU 0, load generator to CPU 1' : 'servers and load generator share both'}`,
-    `Load: HTTPS keep-alive, ${CONNECTIONS} connections, ${ROUNDS} interleaved rounds per server after ${WARMUP_SECONDS} s warm-up, each ${RAMP_SECONDS} s on fresh connections then ${SECONDS} s measured on the same ones (p99 from connect: the whole round), median round shown (failures: all rounds); reviews: the seed's mongodb VM as ${DISTINCT_REVIEWS} distinct CREATEs (own name and uid; ${template[0]!.length} bytes each) sent in turn by each connection`,
-    `Node flags: our webhook's servers start with ${MAIN_HEAP_FLAG}, as the Deployment starts it (NODE_OPTIONS), except (c5); the floors with node's defaults`,
-    `Load average (1 5 15 min) before: ${fmt(loadBefore)}; after: ${fmt(loadAfter)}`,
+    `${new Date().toISOString()}; node ${process.version}; ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}`,
+    PIN ? 'servers pinned to CPU 0, load generator to CPU 1' : 'servers and load generator share the CPUs',
+    `saturation: ${CONNECTIONS} connections, ${ROUNDS} interleaved rounds of ${RAMP_SECONDS} s + ${SECONDS} s measured, median round; fixed rate: ${Math.min(CONNECTIONS, 8)} connections`,
+    `reviews: the seed's mongodb VM as ${DISTINCT_REVIEWS} distinct CREATEs (${bodies[0]!.length} bytes each)`,
+    `load average before ${fmt(loadBefore)}, after ${fmt(loadavg())}`,
   ];
-  const tables = [[header('server'), ...rows.map(line)].join('\n')];
-  if (sustainedRows.length)
-    tables.push(
-      `Sustained load: each server fresh and alone, ${WARMUP_SECONDS} s warm-up, then ${RAMP_SECONDS} s + ${SUSTAINED_SECONDS} s measured without a pause (vs floor: the floor's median round above)\n\n` +
-        [header('server, sustained'), ...sustainedRows.map(line)].join('\n'),
-    );
-  const body = tables.join('\n\n');
-  process.stdout.write(`\n${context.join('\n')}\n\n${body}\n`);
-  writeFileSync(
-    join(process.cwd(), PIN ? 'bench/admission/last-run-pinned.md' : 'bench/admission/last-run.md'),
-    `# Admission benchmark, last run\n\n${context.map((l) => `- ${l}`).join('\n')}\n\n${body}\n`,
-  );
+  process.stdout.write(`\n${context.map((l) => `- ${l}`).join('\n')}\n\n${out.join('\n\n')}\n`);
 }
 
 await main();
