@@ -14,47 +14,47 @@ export interface ControllerMetrics extends ReconcileMetrics {
 export function controllerMetrics(registry: Registry): ControllerMetrics {
   const registers = [registry];
   const reconciles = new Counter({
-    name: 'kni_controller_reconciles_total',
+    name: 'kubevirt_net_injector_controller_reconciles_total',
     help: 'Reconciles by key kind and result',
     labelNames: ['kind', 'result'] as const,
     registers,
   });
   const errors = new Counter({
-    name: 'kni_controller_reconcile_errors_total',
+    name: 'kubevirt_net_injector_controller_reconcile_errors_total',
     help: 'Reconciles that failed and were retried with backoff',
     labelNames: ['kind'] as const,
     registers,
   });
   const writes = new Counter({
-    name: 'kni_controller_writes_total',
+    name: 'kubevirt_net_injector_controller_writes_total',
     help: 'Objects written to the apiserver',
     labelNames: ['kind', 'verb'] as const,
     registers,
   });
   const latency = new Histogram({
-    name: 'kni_controller_ip_to_slice_seconds',
+    name: 'kubevirt_net_injector_controller_ip_to_slice_seconds',
     help: 'From a VMI address change seen by the informer to the EndpointSlice carrying it written',
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10],
     registers,
   });
   const depth = new Gauge({
-    name: 'kni_controller_queue_depth',
+    name: 'kubevirt_net_injector_controller_queue_depth',
     help: 'Keys waiting in the work queue',
     registers,
   });
   const restarts = new Counter({
-    name: 'kni_controller_watch_restarts_total',
+    name: 'kubevirt_net_injector_controller_watch_restarts_total',
     help: 'Watches restarted, by informer and reason (error, silent, relist)',
     labelNames: ['informer', 'reason'] as const,
     registers,
   });
   const dropped = new Counter({
-    name: 'kni_controller_events_dropped_total',
+    name: 'kubevirt_net_injector_controller_events_dropped_total',
     help: 'Events not sent because too many were waiting',
     registers,
   });
   const leader = new Gauge({
-    name: 'kni_controller_leader',
+    name: 'kubevirt_net_injector_controller_leader',
     help: '1 while this replica holds the lease',
     registers,
   });
