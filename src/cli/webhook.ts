@@ -23,7 +23,7 @@ export async function run(args: string[]): Promise<number> {
     return 0;
   }
   const config = parsed.config;
-  const logger = createLogger({ level: config.logLevel, name: 'webhook', buffered: true });
+  const logger = createLogger({ level: config.logLevel, name: 'webhook' });
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
 

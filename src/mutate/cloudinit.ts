@@ -5,7 +5,7 @@ import { gzip, storedGzip } from '../cloudinit/gzip.js';
 import { generateNetworkData, mergeNetworkData, type Nic } from '../cloudinit/networkdata.js';
 import { classify, isOurWrapper, wrapBody, wrapHead } from '../cloudinit/userdata.js';
 import { freeName } from './names.js';
-import { isObj, listAt, Paths, type Named, type Obj, type VmView } from './vm.js';
+import { isObj, listAt, Paths, type Named, type Obj } from './vm.js';
 
 /** KubeVirt rejects inline user or network data over this many bytes (decoded). */
 export const KUBEVIRT_INLINE_LIMIT = 2048;
@@ -152,9 +152,11 @@ const LIMIT_HINT = `over KubeVirt's ${KUBEVIRT_INLINE_LIMIT}-byte inline limit; 
  * Patches (or adds) the VM's cloud-init, in place on the engine's copy. Returns the warnings
  * for what it could not do; never changes the user's own data beyond wrapping it.
  */
-export function patchCloudInit(vm: Obj, view: VmView, plan: CloudInitPlan): CloudInitOutcome {
+export function patchCloudInit(vm: Obj, plan: CloudInitPlan): CloudInitOutcome {
   const warnings: string[] = [];
-  const found = findSource(view.volumes);
+  // The copy's volumes, validated (readVm) before the copy was made.
+  const volumes = listAt(vm, Paths.volumes) as Named[];
+  const found = findSource(volumes);
   const primary: Nic | undefined =
     plan.primaryMac !== undefined ? { mac: plan.primaryMac, device: PRIMARY_DEVICE } : undefined;
 
@@ -163,10 +165,11 @@ export function patchCloudInit(vm: Obj, view: VmView, plan: CloudInitPlan): Clou
       networkData: generateNetworkData(primary, { mac: plan.secondaryMac, device: SECONDARY_DEVICE }),
     };
     applyEdit(source, editUserData(source, SHARED_FIX), warnings);
-    const taken = new Set([...view.volumes, ...view.disks].map((v) => v.name));
+    const disks = listAt(vm, Paths.disks) as Named[];
+    const taken = new Set([...volumes, ...disks].map((v) => v.name));
     const name = freeName('cloudinitdisk', taken);
-    listAt(vm, Paths.volumes).push({ name, cloudInitNoCloud: source });
-    listAt(vm, Paths.disks).push({ name, disk: { bus: 'virtio' } });
+    volumes.push({ name, cloudInitNoCloud: source });
+    disks.push({ name, disk: { bus: 'virtio' } });
     return { warnings, pinPrimary: primary !== undefined };
   }
 

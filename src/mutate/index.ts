@@ -59,12 +59,54 @@ function edited(input: Obj, vm: Obj, warnings: string[], decision: Decision): Mu
   return { vm: patch.length ? vm : input, patch, warnings, decision };
 }
 
-function skip(input: Obj, vm: Obj, view: VmView, reason: string, warnings: string[] = []): MutateResult {
+/** Skipped, and says so in the status annotation (once). */
+function skip(input: Obj, view: VmView, reason: string, warnings: string[] = []): MutateResult {
   const status = `skipped: ${reason}`;
   const decision: Decision = { outcome: 'skipped', reason };
   if (view.annotations[Keys.status] === status) return unchanged(input, warnings, decision);
+  const vm = copy(input);
   objectAt(vm, Paths.annotations)[Keys.status] = status;
   return edited(input, vm, warnings, decision);
+}
+
+/**
+ * Every edit is made on a deep copy; the patch is the difference. The VM is JSON data, so a
+ * JSON round trip copies it (faster than structuredClone) and keeps an own "__proto__" key
+ * as a plain property, as JSON.parse made it.
+ */
+function copy(input: Obj): Obj {
+  return JSON.parse(JSON.stringify(input)) as Obj;
+}
+
+/**
+ * KubeVirt refuses VMs with more entries than this in any of these lists (arrayLenMax); the
+ * injection may add one to each, so a list already this long has no room.
+ */
+export const KUBEVIRT_MAX_LIST = 256;
+/** Kubernetes refuses objects whose annotations (keys and values) exceed this many bytes. */
+export const KUBERNETES_MAX_ANNOTATIONS = 256 * 1024;
+
+/**
+ * Why the VM is beyond what Kubernetes or KubeVirt accept (they refuse it after admission
+ * anyway), or undefined. Such a VM is not copied or compared: its size bounds nothing else.
+ */
+function beyondLimits(view: VmView): string | undefined {
+  for (const [list, items] of [
+    ['spec.template.spec.networks', view.networks],
+    ['spec.template.spec.domain.devices.interfaces', view.interfaces],
+    ['spec.template.spec.domain.devices.disks', view.disks],
+    ['spec.template.spec.volumes', view.volumes],
+  ] as const) {
+    if (items.length >= KUBEVIRT_MAX_LIST) {
+      return `${list} has ${items.length} entries; with one more KubeVirt's limit of ${KUBEVIRT_MAX_LIST} would be passed`;
+    }
+  }
+  let bytes = 0;
+  for (const [key, value] of Object.entries(view.annotations)) bytes += key.length + value.length;
+  if (bytes > KUBERNETES_MAX_ANNOTATIONS) {
+    return `annotations take ${bytes} bytes; Kubernetes accepts at most ${KUBERNETES_MAX_ANNOTATIONS}`;
+  }
+  return undefined;
 }
 
 /**
@@ -72,20 +114,16 @@ function skip(input: Obj, vm: Obj, view: VmView, reason: string, warnings: strin
  * InvalidObjectError when the object is not a VirtualMachine it can read.
  */
 export function mutate(input: unknown, base: InjectSettings, ctx: MutateContext = {}): MutateResult {
-  // Every edit is made on a deep copy; the patch is the difference. The VM is JSON data, so a
-  // JSON round trip copies it (three times faster than structuredClone) and keeps an own
-  // "__proto__" key as a plain property, as JSON.parse made it.
-  const vm = JSON.parse(JSON.stringify(input)) as Obj;
-  const view = readVm(vm);
+  const view = readVm(input);
   const original = input as Obj;
+  const beyond = beyondLimits(view);
+  if (beyond) return unchanged(original, [`not injected: ${beyond}`], { outcome: 'skipped', reason: beyond });
   const opt = optOut(view);
   if (opt.off) return unchanged(original, [], { outcome: 'skipped', reason: `disabled by ${Keys.inject}` });
-  if (opt.error) return skip(original, vm, view, opt.error, [`not injected: ${opt.error}`]);
+  if (opt.error) return skip(original, view, opt.error, [`not injected: ${opt.error}`]);
 
   const settings = resolveSettings(view, base);
-  if ('error' in settings) {
-    return skip(original, vm, view, settings.error, [`not injected: ${settings.error}`]);
-  }
+  if ('error' in settings) return skip(original, view, settings.error, [`not injected: ${settings.error}`]);
 
   const present = view.networks.find((n) => {
     const ref = isObj(n['multus']) ? n['multus']['networkName'] : undefined;
@@ -95,14 +133,15 @@ export function mutate(input: unknown, base: InjectSettings, ctx: MutateContext 
     if (view.annotations[Keys.status] === STATUS_INJECTED) {
       return unchanged(original, [], { outcome: 'unchanged', reason: 'already injected' });
     }
-    return skip(original, vm, view, `network ${settings.network} already present as ${quoted(present.name)}`);
+    return skip(original, view, `network ${settings.network} already present as ${quoted(present.name)}`);
   }
   if (view.networks.length === 0 && view.interfaces.length > 0) {
-    return skip(original, vm, view, 'interfaces are listed without networks', [
+    return skip(original, view, 'interfaces are listed without networks', [
       'not injected: interfaces without networks',
     ]);
   }
 
+  const vm = copy(original);
   const warnings: string[] = [];
   const networks = listAt(vm, Paths.networks) as Obj[];
   const interfaces = listAt(vm, Paths.interfaces) as Obj[];
@@ -139,7 +178,7 @@ export function mutate(input: unknown, base: InjectSettings, ctx: MutateContext 
 
   let reason: string | undefined;
   if (settings.cloudInit) {
-    const outcome = patchCloudInit(vm, view, { secondaryMac, primaryMac });
+    const outcome = patchCloudInit(vm, { secondaryMac, primaryMac });
     warnings.push(...outcome.warnings);
     if (outcome.pinPrimary && typeof primaryGiven !== 'string' && primary && primaryMac !== undefined) {
       // Guest NIC order does not always follow the spec (kubevirt#16693): network data names the

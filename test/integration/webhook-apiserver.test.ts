@@ -227,9 +227,10 @@ describe('webhook through the real kube-apiserver', function () {
   }
 
   /**
-   * Every review of `name` so far. The webhook buffers its log (flushed within a second), so a
-   * dry-run create of a marker VM goes through it afterwards, and once the marker's line is in
-   * the file, every earlier line is too. Needs our webhook registered and injecting.
+   * Every review of `name` so far. The webhook's log reaches its file through a pipe, a moment
+   * after the review, so a dry-run create of a marker VM goes through it afterwards, and once
+   * the marker's line is in the file, every earlier line is too. Needs our webhook registered
+   * and injecting.
    */
   async function flushedReviews(namespace: string, name: string): Promise<Review[]> {
     const marker = virtualMachine(optedIn, `marker-${suffix()}`) as unknown as Vm;
@@ -252,8 +253,6 @@ describe('webhook through the real kube-apiserver', function () {
       ca: cp.ca,
       processes: cp.processes,
       name: WEBHOOK_PROCESS,
-      // Debug: the log then says which connections went to node's HTTP server (see the last test).
-      extraArgs: ['--log-level', 'debug'],
     });
     optedIn = await createNamespace(kc, 'inject', { [INJECT_LABEL]: 'enabled' });
     plain = await createNamespace(kc, 'plain');

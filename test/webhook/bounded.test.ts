@@ -16,6 +16,11 @@ import { loadVm, makeCert, review, send, startCli, tempDir, type Reply } from '.
 const RSS_BOUND_MIB = 160;
 /** /healthz on a fresh connection, best of three tries (the load generator shares the CPUs). */
 const HEALTH_MS = 100;
+/**
+ * A hostile review's answer, sending included (1.4 MB for the largest): tens of ms on a quiet
+ * machine; the bound leaves room for a loaded one. Before the limits, the 1 GB bomb took 6.4 s.
+ */
+const ANSWER_MS = 2000;
 
 type Response = {
   uid: string;
@@ -103,7 +108,7 @@ describe('webhook CLI: hostile input, bounded time and memory', function () {
       assert.equal(response.allowed, true);
       assert.ok(response.patch, 'the network is still injected');
       assert.ok(response.warnings?.some((w) => /userDataBase64 is over KubeVirt's 2048-byte/.test(w)));
-      assert.ok(ms < 1000, `answered in ${ms.toFixed(0)} ms`);
+      assert.ok(ms < ANSWER_MS, `answered in ${ms.toFixed(0)} ms`);
       await stillHealthy();
     });
   }
@@ -149,7 +154,7 @@ describe('webhook CLI: hostile input, bounded time and memory', function () {
     const ms = performance.now() - start;
     for (const r of replies.slice(0, 8)) assert.equal(answer(r).uid, 'whitespace');
     assert.equal(replies[8]!.status, 431, 'a head over 16 KiB');
-    assert.ok(ms < 1000, `answered in ${ms.toFixed(0)} ms`);
+    assert.ok(ms < ANSWER_MS, `answered in ${ms.toFixed(0)} ms`);
     await stillHealthy();
   });
 
@@ -200,7 +205,7 @@ describe('webhook CLI: hostile input, bounded time and memory', function () {
       'content-type': `text/${'x'.repeat(10_000)}`,
     });
     assert.equal(refused.status, 415);
-    await sleep(1200); // the log is buffered for up to a second
+    await sleep(100);
     const added = lines.slice(logged);
     assert.ok(added.length >= 2, `${added.length} lines logged`);
     for (const line of added) {

@@ -18,7 +18,9 @@ function cli(args: string[], input?: string) {
 
 const configMap = '# untouched\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app\ndata:\n  a: "1"\n';
 
-describe('kubevirt-net-injector mutate', () => {
+describe('kubevirt-net-injector mutate', function () {
+  // Each test starts the CLI as a process: seconds on a loaded machine, not milliseconds.
+  this.timeout(15_000);
   it('mutates every VM of a multi-document stream, passes the rest through in order', () => {
     const input = `${readFileSync(MONGODB, 'utf8')}---\n${configMap}---\n${readFileSync(NODEJS, 'utf8')}`;
     const r = cli(['mutate', '-f', '-', '--network', 'ovs-net-br1'], input);

@@ -51,3 +51,45 @@ describe('engine: "__proto__" keys in the cloud-init source', () => {
     });
   }
 });
+
+describe('engine: VMs beyond what Kubernetes and KubeVirt accept', () => {
+  const seed = () => structuredClone(goldenCases().find((c) => c.name === 'seed-mongodb')!.input);
+  type Vm = {
+    metadata: { annotations?: Record<string, string> };
+    spec: { template: { spec: { networks?: unknown[]; domain: { devices: { interfaces?: unknown[] } } } } };
+  };
+  const withNetworks = (n: number) => {
+    const vm = seed() as Vm;
+    vm.spec.template.spec.networks = Array.from({ length: n }, (_, i) => ({ name: `n${i}`, pod: {} }));
+    vm.spec.template.spec.domain.devices.interfaces = Array.from({ length: n }, (_, i) => ({
+      name: `n${i}`,
+      bridge: {},
+    }));
+    return vm;
+  };
+
+  it('a VM whose networks leave no room for ours is returned as it is, with a warning', () => {
+    const input = withNetworks(256);
+    const result = mutate(input, defaultSettings);
+    assert.equal(result.decision.outcome, 'skipped');
+    assert.deepEqual(result.patch, []);
+    assert.equal(result.vm, input);
+    assert.match(result.warnings[0] ?? '', /networks has 256 entries; .*limit of 256/);
+  });
+
+  it('one entry fewer is injected', () => {
+    assert.equal(mutate(withNetworks(255), defaultSettings).decision.outcome, 'injected');
+  });
+
+  it('annotations over 256 KiB in all: returned as is, with a warning', () => {
+    const input = seed() as Vm;
+    input.metadata.annotations = { big: 'x'.repeat(256 * 1024) };
+    const result = mutate(input, defaultSettings);
+    assert.equal(result.decision.outcome, 'skipped');
+    assert.deepEqual(result.patch, []);
+    assert.match(
+      result.warnings[0] ?? '',
+      /annotations take 262147 bytes; Kubernetes accepts at most 262144/,
+    );
+  });
+});
