@@ -86,27 +86,20 @@ export function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer
 /** Parses the body; refuses empty, malformed and too deeply nested JSON with a 400. */
 export function parseJson(body: Buffer, maxDepth: number): unknown {
   if (body.length === 0) throw new TransportError(400, 'empty_body', 'request body is empty');
-  // Large bodies are scanned before parsing, so that megabytes of `[[[[` are refused without
-  // building a million nested arrays first. Normal reviews (a few KiB) skip the scan.
-  if (body.length > SCAN_ABOVE_BYTES && scanDepthExceeds(body, maxDepth)) {
+  // Depth is counted on the bytes, before parsing: megabytes of `[[[[` are refused without
+  // being built, and nothing walks the parsed value for it.
+  if (scanDepthExceeds(body, maxDepth)) {
     throw new TransportError(400, 'too_deep', `request body nests deeper than ${maxDepth} levels`);
   }
-  let value: unknown;
   try {
-    value = JSON.parse(body.toString('utf8'));
+    return JSON.parse(body.toString('utf8'));
   } catch {
     // V8's message quotes the input around the error, and the input may hold secrets: say less.
     throw new TransportError(400, 'bad_json', 'request body is not valid JSON');
   }
-  if (deeperThan(value, maxDepth)) {
-    throw new TransportError(400, 'too_deep', `request body nests deeper than ${maxDepth} levels`);
-  }
-  return value;
 }
 
-const SCAN_ABOVE_BYTES = 64 * 1024;
-
-/** Byte-level bracket depth of JSON text, outside strings; true as soon as it passes `max`. */
+/** Bracket depth of JSON text, outside strings; true as soon as it passes `max`. */
 export function scanDepthExceeds(body: Buffer, max: number): boolean {
   let depth = 0;
   let inString = false;
@@ -120,20 +113,6 @@ export function scanDepthExceeds(body: Buffer, max: number): boolean {
     else if (c === 0x7b || c === 0x5b) {
       if (++depth > max) return true;
     } else if (c === 0x7d || c === 0x5d) depth--;
-  }
-  return false;
-}
-
-/** True when `value` nests objects/arrays more than `max` levels; never recurses past `max`. */
-export function deeperThan(value: unknown, max: number): boolean {
-  if (typeof value !== 'object' || value === null) return false;
-  if (max <= 0) return true;
-  if (Array.isArray(value)) {
-    for (const item of value) if (deeperThan(item, max - 1)) return true;
-    return false;
-  }
-  for (const key in value) {
-    if (deeperThan((value as Record<string, unknown>)[key], max - 1)) return true;
   }
   return false;
 }
