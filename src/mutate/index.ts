@@ -59,23 +59,30 @@ function edited(input: Obj, vm: Obj, warnings: string[], decision: Decision): Mu
   return { vm: patch.length ? vm : input, patch, warnings, decision };
 }
 
-/** Skipped, and says so in the status annotation (once). */
-function skip(input: Obj, view: VmView, reason: string, warnings: string[] = []): MutateResult {
-  const status = `skipped: ${reason}`;
-  const decision: Decision = { outcome: 'skipped', reason };
-  if (view.annotations[Keys.status] === status) return unchanged(input, warnings, decision);
-  const vm = copy(input);
-  objectAt(vm, Paths.annotations)[Keys.status] = status;
-  return edited(input, vm, warnings, decision);
+/** The VM as read, and its JSON text: what every copy is parsed from. */
+interface Input {
+  vm: Obj;
+  view: VmView;
+  json: string;
 }
 
 /**
  * Every edit is made on a deep copy; the patch is the difference. The VM is JSON data, so a
- * JSON round trip copies it (faster than structuredClone) and keeps an own "__proto__" key
- * as a plain property, as JSON.parse made it.
+ * copy is its JSON text parsed again (faster than structuredClone), which keeps an own
+ * "__proto__" key as a plain property, as JSON.parse made it.
  */
-function copy(input: Obj): Obj {
-  return JSON.parse(JSON.stringify(input)) as Obj;
+function copy(input: Input): Obj {
+  return JSON.parse(input.json) as Obj;
+}
+
+/** Skipped, and says so in the status annotation (once). */
+function skip(input: Input, reason: string, warnings: string[] = []): MutateResult {
+  const status = `skipped: ${reason}`;
+  const decision: Decision = { outcome: 'skipped', reason };
+  if (input.view.annotations[Keys.status] === status) return unchanged(input.vm, warnings, decision);
+  const vm = copy(input);
+  objectAt(vm, Paths.annotations)[Keys.status] = status;
+  return edited(input.vm, vm, warnings, decision);
 }
 
 /**
@@ -83,14 +90,22 @@ function copy(input: Obj): Obj {
  * injection may add one to each, so a list already this long has no room.
  */
 export const KUBEVIRT_MAX_LIST = 256;
-/** Kubernetes refuses objects whose annotations (keys and values) exceed this many bytes. */
-export const KUBERNETES_MAX_ANNOTATIONS = 256 * 1024;
+/**
+ * The largest VM (its JSON, in characters) the engine copies and compares. Real VMs are a few
+ * KiB: KubeVirt keeps lists to 256 entries and inline cloud-init to 2 KiB. A larger object
+ * (unknown fields, which the CRD schema prunes later, can make it up to the body cap) would
+ * cost time in proportion to its size on every step.
+ */
+export const MAX_VM_CHARS = 512 * 1024;
 
 /**
- * Why the VM is beyond what Kubernetes or KubeVirt accept (they refuse it after admission
- * anyway), or undefined. Such a VM is not copied or compared: its size bounds nothing else.
+ * Why the VM is beyond what the engine works on, or undefined. Such a VM is returned as it is,
+ * with a warning, before any copy.
  */
-function beyondLimits(view: VmView): string | undefined {
+function beyondLimits(view: VmView, json: string): string | undefined {
+  if (json.length > MAX_VM_CHARS) {
+    return `the VM is ${Math.ceil(json.length / 1024)} KiB of JSON; the injector works on VMs up to ${MAX_VM_CHARS / 1024} KiB`;
+  }
   for (const [list, items] of [
     ['spec.template.spec.networks', view.networks],
     ['spec.template.spec.domain.devices.interfaces', view.interfaces],
@@ -101,11 +116,6 @@ function beyondLimits(view: VmView): string | undefined {
       return `${list} has ${items.length} entries; with one more KubeVirt's limit of ${KUBEVIRT_MAX_LIST} would be passed`;
     }
   }
-  let bytes = 0;
-  for (const [key, value] of Object.entries(view.annotations)) bytes += key.length + value.length;
-  if (bytes > KUBERNETES_MAX_ANNOTATIONS) {
-    return `annotations take ${bytes} bytes; Kubernetes accepts at most ${KUBERNETES_MAX_ANNOTATIONS}`;
-  }
   return undefined;
 }
 
@@ -113,17 +123,18 @@ function beyondLimits(view: VmView): string | undefined {
  * Injects the L2 network into a VirtualMachine. Never modifies `input`. Throws
  * InvalidObjectError when the object is not a VirtualMachine it can read.
  */
-export function mutate(input: unknown, base: InjectSettings, ctx: MutateContext = {}): MutateResult {
-  const view = readVm(input);
-  const original = input as Obj;
-  const beyond = beyondLimits(view);
+export function mutate(raw: unknown, base: InjectSettings, ctx: MutateContext = {}): MutateResult {
+  const input: Input = { vm: raw as Obj, view: readVm(raw), json: JSON.stringify(raw) };
+  const { view } = input;
+  const original = input.vm;
+  const beyond = beyondLimits(view, input.json);
   if (beyond) return unchanged(original, [`not injected: ${beyond}`], { outcome: 'skipped', reason: beyond });
   const opt = optOut(view);
   if (opt.off) return unchanged(original, [], { outcome: 'skipped', reason: `disabled by ${Keys.inject}` });
-  if (opt.error) return skip(original, view, opt.error, [`not injected: ${opt.error}`]);
+  if (opt.error) return skip(input, opt.error, [`not injected: ${opt.error}`]);
 
   const settings = resolveSettings(view, base);
-  if ('error' in settings) return skip(original, view, settings.error, [`not injected: ${settings.error}`]);
+  if ('error' in settings) return skip(input, settings.error, [`not injected: ${settings.error}`]);
 
   const present = view.networks.find((n) => {
     const ref = isObj(n['multus']) ? n['multus']['networkName'] : undefined;
@@ -133,15 +144,15 @@ export function mutate(input: unknown, base: InjectSettings, ctx: MutateContext 
     if (view.annotations[Keys.status] === STATUS_INJECTED) {
       return unchanged(original, [], { outcome: 'unchanged', reason: 'already injected' });
     }
-    return skip(original, view, `network ${settings.network} already present as ${quoted(present.name)}`);
+    return skip(input, `network ${settings.network} already present as ${quoted(present.name)}`);
   }
   if (view.networks.length === 0 && view.interfaces.length > 0) {
-    return skip(original, view, 'interfaces are listed without networks', [
+    return skip(input, 'interfaces are listed without networks', [
       'not injected: interfaces without networks',
     ]);
   }
 
-  const vm = copy(original);
+  const vm = copy(input);
   const warnings: string[] = [];
   const networks = listAt(vm, Paths.networks) as Obj[];
   const interfaces = listAt(vm, Paths.interfaces) as Obj[];

@@ -81,15 +81,16 @@ describe('engine: VMs beyond what Kubernetes and KubeVirt accept', () => {
     assert.equal(mutate(withNetworks(255), defaultSettings).decision.outcome, 'injected');
   });
 
-  it('annotations over 256 KiB in all: returned as is, with a warning', () => {
+  it('a VM over 512 KiB of JSON is returned as it is, with a warning, before any copy', () => {
     const input = seed() as Vm;
-    input.metadata.annotations = { big: 'x'.repeat(256 * 1024) };
+    input.metadata.annotations = { big: 'x'.repeat(512 * 1024) };
     const result = mutate(input, defaultSettings);
     assert.equal(result.decision.outcome, 'skipped');
     assert.deepEqual(result.patch, []);
+    assert.equal(result.vm, input);
     assert.match(
       result.warnings[0] ?? '',
-      /annotations take 262147 bytes; Kubernetes accepts at most 262144/,
+      /the VM is 51\d KiB of JSON; the injector works on VMs up to 512 KiB/,
     );
   });
 });
