@@ -146,6 +146,17 @@ function editUserData(source: Obj, ours: string): UserDataEdit {
     : { warning: `cloud-init: user data left as is: with the guest fix it would be ${LIMIT_HINT}` };
 }
 
+/**
+ * Does the VM's cloud-init user data carry our guest fix (our multipart wrapper)? Read with the
+ * same limits as the injection: the policy check uses it to notice an update that drops it.
+ */
+export function hasGuestFix(volumes: Named[]): boolean {
+  const found = findSource(volumes);
+  if (!found) return false;
+  const user = readField(found.source, 'userData', 'userDataBase64');
+  return 'bytes' in user && isOurWrapper(user.bytes);
+}
+
 const LIMIT_HINT = `over KubeVirt's ${KUBEVIRT_INLINE_LIMIT}-byte inline limit; move it to a Secret`;
 
 /**

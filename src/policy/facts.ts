@@ -1,0 +1,55 @@
+// What the policies look at in a VirtualMachine, read once (pure).
+import { Keys, STATUS_INJECTED } from '../mutate/annotations.js';
+import { hasGuestFix } from '../mutate/cloudinit.js';
+import { isObj, readVm } from '../mutate/vm.js';
+import { resolveRef, type NadRef } from './refs.js';
+
+export interface NetworkFact {
+  /** Index in spec.template.spec.networks, for the field path. */
+  index: number;
+  name: string;
+  /** The Multus reference as written; absent for the pod network and others. */
+  multus?: string;
+  /** That reference resolved against the VM's namespace; absent when it is not a valid one. */
+  ref?: NadRef;
+}
+
+export interface VmFacts {
+  namespace: string;
+  name: string;
+  labels: Record<string, string>;
+  networks: NetworkFact[];
+  interfaces: string[];
+  /** The network our webhook injected (status `injected`, name in the interface annotation). */
+  injected?: string;
+  /** Our guest fix is in the cloud-init user data. */
+  guestFix: boolean;
+}
+
+/** Throws InvalidObjectError (from readVm) when the object is not a VM we can read. */
+export function vmFacts(object: unknown, namespace?: string): VmFacts {
+  const view = readVm(object);
+  const ns = view.namespace || namespace || '';
+  const networks = view.networks.map((n, index): NetworkFact => {
+    const ref = isObj(n['multus']) ? n['multus']['networkName'] : undefined;
+    if (typeof ref !== 'string') return { index, name: n.name };
+    const resolved = resolveRef(ref, ns);
+    return { index, name: n.name, multus: ref, ...(resolved ? { ref: resolved } : {}) };
+  });
+  const injected =
+    view.annotations[Keys.status] === STATUS_INJECTED ? view.annotations[Keys.interface] : undefined;
+  return {
+    namespace: ns,
+    name: view.name || `${view.generateName}*`,
+    labels: view.labels,
+    networks,
+    interfaces: view.interfaces.map((i) => i.name),
+    ...(injected ? { injected } : {}),
+    guestFix: hasGuestFix(view.volumes),
+  };
+}
+
+/** The field path of a network's Multus reference, as a denial names it. */
+export function networkPath(n: NetworkFact): string {
+  return `spec.template.spec.networks[${n.index}].multus.networkName`;
+}
