@@ -6,7 +6,8 @@ import { collectDefaultMetrics, Registry } from 'prom-client';
 import { ConfigError, parseWebhookArgs, WEBHOOK_USAGE, type WebhookConfig } from '../config/webhook.js';
 import { mutate } from '../mutate/index.js';
 import { createLogger, type Logger } from '../telemetry/logger.js';
-import { staticSettingsSource, type SettingsSource } from '../webhook/settings-source.js';
+import { staticSettingsSource, type PolicySource, type SettingsSource } from '../webhook/settings-source.js';
+import type { UseCheck } from '../webhook/validate.js';
 import { startWebhook } from '../webhook/webhook.js';
 
 export async function run(args: string[]): Promise<number> {
@@ -37,7 +38,7 @@ export async function run(args: string[]): Promise<number> {
       limits: { maxBodyBytes: config.maxBodyBytes },
       certPollMs: config.certPollMs,
     },
-    { mutate, settings: source.settings, logger, registry },
+    { mutate, settings: source.settings, checkUse: source.checkUse, logger, registry },
   );
 
   const controller = config.withController
@@ -57,35 +58,40 @@ export async function run(args: string[]): Promise<number> {
   return 0;
 }
 
-async function settingsSource(
-  config: WebhookConfig,
-  logger: Logger,
-): Promise<{ settings: SettingsSource; stop: () => Promise<void> }> {
+interface Sources {
+  settings: SettingsSource & PolicySource;
+  checkUse: UseCheck;
+  stop(): Promise<void>;
+}
+
+async function settingsSource(config: WebhookConfig, logger: Logger): Promise<Sources> {
   const defaults = { interfaceName: config.interfaceName, cloudInit: config.cloudInit };
   if (!config.cluster) {
     logger.info(
       { network: config.network },
-      'static settings: every namespace reaching the webhook is opted in',
+      'static settings: every namespace reaching the webhook is opted in; no policies',
     );
     return {
       settings: staticSettingsSource({ ...defaults, network: config.network! }),
+      checkUse: async () => 'unknown',
       stop: async () => {},
     };
   }
   // Loaded only in cluster mode, so static mode never pays for the Kubernetes client.
   const { KubeConfig } = await import('@kubernetes/client-node');
-  const { namespaceListWatch } = await import('../kube/namespace-informer.js');
-  const { createInformerSettingsSource } = await import('../kube/namespace-settings.js');
+  const { clusterListWatch } = await import('../kube/list-watch.js');
+  const { createClusterState } = await import('../kube/cluster-state.js');
+  const { subjectAccessUseCheck } = await import('../kube/access.js');
   const kc = new KubeConfig();
   if ('kubeconfig' in config.cluster) kc.loadFromFile(config.cluster.kubeconfig);
   else kc.loadFromCluster();
-  const source = createInformerSettingsSource({
-    ...namespaceListWatch(kc),
+  const state = createClusterState({
+    ...clusterListWatch(kc),
     defaults: config.network !== undefined ? { ...defaults, network: config.network } : defaults,
     logger,
   });
-  void source.start();
-  return { settings: source, stop: () => source.stop() };
+  void state.start();
+  return { settings: state, checkUse: subjectAccessUseCheck(kc, logger), stop: () => state.stop() };
 }
 
 /**

@@ -9,6 +9,8 @@ export interface WebhookMetrics {
   decisions: Counter<'webhook' | 'outcome'>;
   /** Requests refused before or while handling them, by reason (body_too_large, bad_json, ...). */
   errors: Counter<'webhook' | 'reason'>;
+  /** Policy decisions on VM creates and updates, by policy, its mode and the result for it. */
+  policyDecisions: Counter<'policy' | 'mode' | 'result'>;
 }
 
 export function createWebhookMetrics(registry: Registry): WebhookMetrics {
@@ -30,6 +32,12 @@ export function createWebhookMetrics(registry: Registry): WebhookMetrics {
       name: 'kubevirt_net_injector_admission_errors_total',
       help: 'Admission requests refused or failed, by webhook and reason',
       labelNames: ['webhook', 'reason'],
+      registers: [registry],
+    }),
+    policyDecisions: new Counter({
+      name: 'kubevirt_net_injector_policy_decisions_total',
+      help: 'VM creates and updates judged by a NetworkAttachmentPolicy, by policy, mode and result (allowed, warned, denied, audited)',
+      labelNames: ['policy', 'mode', 'result'],
       registers: [registry],
     }),
   };

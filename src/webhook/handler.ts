@@ -9,8 +9,12 @@ import type { SettingsSource } from './settings-source.js';
 
 export type MutateFn = (vm: unknown, settings: InjectSettings, ctx?: MutateContext) => MutateResult;
 
-/** injected/skipped/unchanged come from the engine; ignored = not ours; denied/errored = refused. */
-export type ReviewOutcome = 'injected' | 'skipped' | 'unchanged' | 'ignored' | 'denied' | 'errored';
+/**
+ * injected/skipped/unchanged come from the engine; allowed/warned from the policy check;
+ * ignored = not ours; denied/errored = refused.
+ */
+export type ReviewOutcome =
+  'injected' | 'skipped' | 'unchanged' | 'allowed' | 'warned' | 'ignored' | 'denied' | 'errored';
 
 export interface HandlerResult {
   response: AdmissionResponse;
@@ -74,7 +78,7 @@ function handle({ mutate, settings }: HandlerDeps, request: AdmissionRequest): H
   }
 
   const namespace = request.namespace ?? (typeof metadata?.namespace === 'string' ? metadata.namespace : '');
-  const verdict = settings.forNamespace(namespace);
+  const verdict = settings.forVm(namespace, stringMap(metadata?.labels));
   if (!verdict.optedIn) {
     return {
       response: allowed(uid, verdict.warning ? [verdict.warning] : []),
@@ -108,6 +112,15 @@ function whyNotOurs(request: AdmissionRequest): string | undefined {
   if (request.operation !== 'CREATE' && request.operation !== 'UPDATE')
     return `operation ${request.operation}`;
   return undefined;
+}
+
+/** Labels as the policies read them: string values only (the engine rejects other shapes). */
+function stringMap(v: unknown): Record<string, string> {
+  const record = asRecord(v);
+  if (!record) return {};
+  return Object.fromEntries(
+    Object.entries(record).filter((e): e is [string, string] => typeof e[1] === 'string'),
+  );
 }
 
 function asRecord(v: unknown): Record<string, unknown> | undefined {

@@ -23,6 +23,8 @@ export interface AdmissionRequest {
   name?: string;
   namespace?: string;
   operation: Operation | string;
+  /** Who asks (not checked by decodeReview: only the policy check reads it, field by field). */
+  userInfo?: unknown;
   object?: unknown;
   oldObject?: unknown;
   dryRun?: boolean;

@@ -1,26 +1,40 @@
-// Where the webhook learns whether a namespace opted in and what to inject there.
-// Static (flags/config file) or a Namespace informer cache (src/kube); never an API call per review.
+// What the webhook learns from the cluster: whether a namespace opted in and what to inject
+// there, and the policies that judge a VM. Static (flags only) or informer caches (src/kube);
+// never an API call per review, apart from `use` checks some policies ask for.
 import type { InjectSettings } from '../mutate/types.js';
-
-export type NamespaceVerdict =
-  | { optedIn: true; settings: InjectSettings }
-  /** `warning` is surfaced to the client (admission warning) when the user should know why. */
-  | { optedIn: false; reason: string; warning?: string };
+import type { NadRef } from '../policy/refs.js';
+import type { InjectVerdict } from '../policy/settings.js';
+import type { NadInfo, NetworkAttachmentPolicy } from '../policy/types.js';
 
 export interface SettingsSource {
-  forNamespace(namespace: string): NamespaceVerdict;
-  /** False until the source can answer (informer synced); drives /readyz. */
+  /** What to inject into a VM with these labels in this namespace, or why not. */
+  forVm(namespace: string, labels: Record<string, string>): InjectVerdict;
+  /** False until the source can answer (caches synced); drives /readyz. */
+  ready(): boolean;
+}
+
+export interface PolicySource {
+  /** Policies whose namespaceSelector matches the namespace (an opted-in one), any order. */
+  policiesFor(namespace: string): readonly NetworkAttachmentPolicy[];
+  nad(ref: NadRef): NadInfo | undefined;
   ready(): boolean;
 }
 
 /**
  * Static settings, for running without a cluster: every namespace that reaches the webhook
- * counts as opted in, because the apiserver's namespaceSelector already filtered them.
+ * counts as opted in, because the apiserver's namespaceSelector already filtered them. No
+ * policies.
  */
-export function staticSettingsSource(settings: InjectSettings): SettingsSource {
-  const verdict: NamespaceVerdict = { optedIn: true, settings: Object.freeze({ ...settings }) };
+export function staticSettingsSource(settings: InjectSettings): SettingsSource & PolicySource {
+  const verdict: InjectVerdict = {
+    optedIn: true,
+    settings: Object.freeze({ ...settings }),
+    from: 'the webhook default (--network)',
+  };
   return {
-    forNamespace: () => verdict,
+    forVm: () => verdict,
+    policiesFor: () => [],
+    nad: () => undefined,
     ready: () => true,
   };
 }

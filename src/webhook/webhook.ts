@@ -11,10 +11,12 @@ import { createAdmissionEndpoint } from './endpoint.js';
 import { createMutatingHandler, type MutateFn } from './handler.js';
 import { createWebhookServer, DEFAULT_SERVER_LIMITS, drain, listen, useKeyPair } from './server.js';
 import type { ServerLimits } from './server.js';
-import type { SettingsSource } from './settings-source.js';
+import type { PolicySource, SettingsSource } from './settings-source.js';
+import { createValidatingHandler, type UseCheck } from './validate.js';
 import { DEFAULT_LIMITS, type TransportLimits } from './transport.js';
 
 export const MUTATE_PATH = '/mutate';
+export const VALIDATE_PATH = '/validate';
 
 export interface WebhookOptions {
   host: string;
@@ -28,7 +30,9 @@ export interface WebhookOptions {
 
 export interface WebhookDeps {
   mutate: MutateFn;
-  settings: SettingsSource;
+  settings: SettingsSource & PolicySource;
+  /** The `use` check for policies that require it (a SubjectAccessReview in a cluster). */
+  checkUse: UseCheck;
   logger: Logger;
   registry: Registry;
 }
@@ -63,10 +67,23 @@ export async function startWebhook(opts: WebhookOptions, deps: WebhookDeps): Pro
     limits,
     draining: () => draining,
   });
+  const validate = createAdmissionEndpoint({
+    name: 'validate',
+    handler: createValidatingHandler({
+      policies: deps.settings,
+      settings: deps.settings,
+      checkUse: deps.checkUse,
+      decisions: metrics.policyDecisions,
+    }),
+    logger,
+    metrics,
+    limits,
+    draining: () => draining,
+  });
   const app = createApp({ registry: deps.registry, ready: () => !draining && deps.settings.ready() });
   const server = createWebhookServer({
     tls: certs.current(),
-    admission: { [MUTATE_PATH]: mutate },
+    admission: { [MUTATE_PATH]: mutate, [VALIDATE_PATH]: validate },
     app,
     limits: { ...DEFAULT_SERVER_LIMITS, ...opts.serverLimits },
   });

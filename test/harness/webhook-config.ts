@@ -7,7 +7,7 @@ import {
   type KubeConfig,
   type V1MutatingWebhookConfiguration,
 } from '@kubernetes/client-node';
-import { INJECT_LABEL } from '../../src/kube/namespace-settings.js';
+import { INJECT_LABEL } from '../../src/policy/settings.js';
 
 export const WEBHOOK_CONFIGURATION_NAME = 'kubevirt-net-injector';
 export { INJECT_LABEL };

@@ -5,7 +5,11 @@ import { mutate } from '../../src/mutate/index.js';
 import type { InjectSettings } from '../../src/mutate/types.js';
 import type { MutateFn } from '../../src/webhook/handler.js';
 import { createLogger } from '../../src/telemetry/logger.js';
-import { staticSettingsSource, type SettingsSource } from '../../src/webhook/settings-source.js';
+import {
+  staticSettingsSource,
+  type PolicySource,
+  type SettingsSource,
+} from '../../src/webhook/settings-source.js';
 import { startWebhook, type RunningWebhook, type WebhookOptions } from '../../src/webhook/webhook.js';
 import { makeCert, tempDir, type CertFiles } from './support.js';
 
@@ -29,7 +33,7 @@ export interface Harness {
 
 export async function startHarness(
   opts: Partial<WebhookOptions> = {},
-  settings: SettingsSource = staticSettingsSource(SETTINGS),
+  settings: SettingsSource & PolicySource = staticSettingsSource(SETTINGS),
   engine: MutateFn = mutate,
 ): Promise<Harness> {
   const dir = tempDir();
@@ -45,7 +49,7 @@ export async function startHarness(
   const registry = new Registry();
   const webhook = await startWebhook(
     { host: '127.0.0.1', port: 0, certFile: certs.certFile, keyFile: certs.keyFile, ...opts },
-    { mutate: engine, settings, logger, registry },
+    { mutate: engine, settings, checkUse: async () => 'unknown', logger, registry },
   );
   return { webhook, port: webhook.address.port, certs, dir, registry, log: () => captured };
 }

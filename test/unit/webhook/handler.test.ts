@@ -102,7 +102,7 @@ describe('webhook handler', () => {
   it('allows a VM in a namespace that did not opt in, with the source warning', () => {
     const mutate = engine();
     const settings: SettingsSource = {
-      forNamespace: (ns) => ({ optedIn: false, reason: 'namespace not opted in', warning: `no: ${ns}` }),
+      forVm: (ns) => ({ optedIn: false, reason: 'namespace not opted in', warning: `no: ${ns}` }),
       ready: () => true,
     };
     const result = createMutatingHandler({ mutate, settings })(request());

@@ -73,6 +73,8 @@ describe('webhook transport', () => {
     assert.equal(scanDepthExceeds(Buffer.from('{"a":{"b":1}}'), 2), false);
     assert.equal(scanDepthExceeds(Buffer.from('{"a":{"b":{}}}'), 2), true);
     assert.equal(scanDepthExceeds(Buffer.from('[[],[[]]]'), 2), true);
-    assert.equal(scanDepthExceeds(Buffer.from('{"k\\":"]]]\\\"[[[[","v":[]}'), 2), false);
+    const escaped = String.raw`{"k\\":"]]]\"[[[[","v":[]}`;
+    assert.deepEqual(JSON.parse(escaped), { 'k\\': ']]]"[[[[', v: [] });
+    assert.equal(scanDepthExceeds(Buffer.from(escaped), 2), false);
   });
 });
