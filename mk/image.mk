@@ -28,3 +28,5 @@ test-image: image controlplane build ## the image for real: webhook (non-root, r
 
 PREREQ_LISTS += image
 PREREQ_TARGETS += image-bases
+
+TEST_SUITES += test-image
