@@ -2,7 +2,7 @@
 // (kustomize), applied to a test apiserver, and the ServiceAccounts' own credentials (a
 // TokenRequest), so our processes run with exactly the RBAC we ship.
 import { execFile } from 'node:child_process';
-import { cpSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { promisify } from 'node:util';
@@ -18,6 +18,22 @@ export const CONTROLLER_SA = 'kubevirt-net-injector-controller';
 export const CONTROLLER_LEASE = 'kubevirt-net-injector-controller';
 
 const run = promisify(execFile);
+
+// Temp folders hold tokens and keys: every one made here goes when the process exits.
+const made = new Set<string>();
+let hooked = false;
+/** A new temp folder, removed when this process exits. */
+export function tempDir(prefix: string): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  made.add(dir);
+  if (!hooked) {
+    hooked = true;
+    process.once('exit', () => {
+      for (const d of made) rmSync(d, { recursive: true, force: true });
+    });
+  }
+  return dir;
+}
 
 /** A manifest as kustomize emits it. */
 export interface Manifest {
@@ -65,7 +81,7 @@ export async function render(dir: string): Promise<Manifest[]> {
  * so the repository's own folder is never written by tests. Returns the copy's root.
  */
 export async function manifestsWithCerts(): Promise<string> {
-  const dir = mkdtempSync(join(tmpdir(), 'kni-manifests-'));
+  const dir = tempDir('kni-manifests-');
   cpSync(join(repoRoot(), 'manifests'), dir, { recursive: true });
   await run('bash', [join(repoRoot(), 'certs', 'gen.sh'), join(dir, 'overlays', 'self-signed')]);
   return dir;
@@ -73,7 +89,7 @@ export async function manifestsWithCerts(): Promise<string> {
 
 /** A kustomization in a temp folder: the base (or `resources`) plus `components` of manifests/. */
 export async function renderWith(components: string[], resources = ['base']): Promise<Manifest[]> {
-  const dir = mkdtempSync(join(tmpdir(), 'kni-kustomize-'));
+  const dir = tempDir('kni-kustomize-');
   // kustomize takes folders only as relative paths.
   const abs = (p: string) => relative(dir, resolve(repoRoot(), 'manifests', p));
   writeFileSync(
@@ -144,7 +160,7 @@ export async function serviceAccountCredentials(
     contexts: [{ name: 'local', context: { cluster: 'local', user } }],
     'current-context': 'local',
   };
-  const kubeconfigPath = join(mkdtempSync(join(tmpdir(), 'kni-sa-')), 'kubeconfig');
+  const kubeconfigPath = join(tempDir('kni-sa-'), 'kubeconfig');
   writeFileSync(kubeconfigPath, stringify(config), { mode: 0o600 });
   const kubeConfig = new KubeConfig();
   kubeConfig.loadFromFile(kubeconfigPath);

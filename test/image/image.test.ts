@@ -7,8 +7,7 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 
@@ -38,6 +37,7 @@ import {
   INSTALL_NAMESPACE,
   render,
   serviceAccountCredentials,
+  tempDir,
   WEBHOOK_SA,
   type Manifest,
 } from '../harness/install.js';
@@ -76,7 +76,7 @@ function withOverrides(args: string[], overrides: string[]): string[] {
 
 /** A folder readable by anyone (as a Secret volume is mounted), holding `files`. */
 function volume(files: Record<string, string>): string {
-  const dir = mkdtempSync(join(tmpdir(), 'kni-image-vol-'));
+  const dir = tempDir('kni-image-vol-');
   chmodSync(dir, 0o755);
   for (const [name, content] of Object.entries(files))
     writeFileSync(join(dir, name), content, { mode: 0o644 });
