@@ -16,3 +16,5 @@ dev-down: ## stop everything make dev-up started and remove .dev/
 	bash hack/dev-down.sh
 
 TEST_SUITES += test-integration
+PREREQ_LISTS += controlplane
+PREREQ_TARGETS += controlplane

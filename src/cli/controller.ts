@@ -6,13 +6,8 @@ import type { Server } from 'node:http';
 import { stderr, stdout } from 'node:process';
 import { KubeConfig } from '@kubernetes/client-node';
 import { collectDefaultMetrics, Registry } from 'prom-client';
-import {
-  CONTROLLER_USAGE,
-  ControllerConfigError,
-  parseControllerArgs,
-  type ControllerConfig,
-} from '../config/controller.js';
-import { startController } from '../controller/controller.js';
+import { CONTROLLER_USAGE, ControllerConfigError, parseControllerArgs } from '../config/controller.js';
+import { startController, type RunningController } from '../controller/controller.js';
 import { createLogger } from '../telemetry/logger.js';
 
 export async function run(args: string[]): Promise<number> {
@@ -36,8 +31,20 @@ export async function run(args: string[]): Promise<number> {
   if ('kubeconfig' in config.cluster) kc.loadFromFile(config.cluster.kubeconfig);
   else kc.loadFromCluster();
 
+  // Probes answer from the start: /healthz while the process serves, /readyz once the caches
+  // are synced (a replica that cannot reach the apiserver stays out of rotation, not restarted).
+  const state: { controller?: RunningController; synced: boolean } = { synced: false };
+  const server = config.metricsAddress
+    ? await serveHealthAndMetrics(config.metricsAddress, registry, {
+        synced: () => state.synced,
+        leader: () => state.controller?.isLeader() ?? false,
+      })
+    : undefined;
   const controller = await startController({ kubeConfig: kc, logger, registry, settings: config.settings });
-  const server = config.metricsAddress ? await serveMetrics(config, registry, () => controller) : undefined;
+  state.controller = controller;
+  void controller.synced.then(() => {
+    state.synced = true;
+  });
   logger.info(
     {
       namespace: config.settings.namespace ?? '(all)',
@@ -58,10 +65,17 @@ export async function run(args: string[]): Promise<number> {
   return 0;
 }
 
-async function serveMetrics(
-  config: ControllerConfig,
+export interface HealthState {
+  /** The informers' caches are filled. */
+  synced(): boolean;
+  leader(): boolean;
+}
+
+/** /metrics, /healthz (200 while serving) and /readyz (503 until the caches are synced). */
+export async function serveHealthAndMetrics(
+  address: { host: string; port: number },
   registry: Registry,
-  controller: () => { isLeader(): boolean },
+  state: HealthState,
 ): Promise<Server> {
   const server = createServer((req, res) => {
     if (req.url === '/metrics') {
@@ -71,18 +85,22 @@ async function serveMetrics(
       );
       return;
     }
-    if (req.url === '/healthz' || req.url === '/readyz') {
+    if (req.url === '/healthz') {
+      res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
+      return;
+    }
+    if (req.url === '/readyz') {
+      const ready = state.synced();
       res
-        .writeHead(200, { 'content-type': 'text/plain' })
-        .end(controller().isLeader() ? 'ok (leader)\n' : 'ok\n');
+        .writeHead(ready ? 200 : 503, { 'content-type': 'text/plain' })
+        .end(ready ? (state.leader() ? 'ok (leader)\n' : 'ok\n') : 'caches not synced\n');
       return;
     }
     res.writeHead(404).end();
   });
-  const { host, port } = config.metricsAddress!;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(port, host, () => resolve());
+    server.listen(address.port, address.host, () => resolve());
   });
   return server;
 }

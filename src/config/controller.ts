@@ -10,7 +10,7 @@ export interface ControllerConfig {
   /** A kubeconfig file, or in-cluster credentials. */
   cluster: { kubeconfig: string } | { inCluster: true };
   settings: ControllerSettings;
-  /** Serve /metrics and /healthz here; undefined: no HTTP server. */
+  /** Serve /metrics, /healthz and /readyz here; undefined: no HTTP server. */
   metricsAddress?: { host: string; port: number };
   logLevel: string;
 }
@@ -46,7 +46,8 @@ flags:
   --lease-namespace NS      namespace of the Lease (default: env POD_NAMESPACE or default)
   --lease-name NAME         (default kubevirt-net-injector-controller)
   --identity ID             this replica's name in the Lease (default: env POD_NAME or hostname)
-  --metrics-address H:P     serve /metrics and /healthz (default: off)
+  --metrics-address H:P     serve /metrics, /healthz and /readyz (200 once the caches
+                            are synced) (default: off)
   --log-level LEVEL         trace, debug, info (default), warn, error (env LOG_LEVEL)
   -h, --help                this text
 

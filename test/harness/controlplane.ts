@@ -1,7 +1,7 @@
 // A real local control plane: etcd, kube-apiserver and (optionally) kube-controller-manager on
 // free 127.0.0.1 ports, built by test/controlplane/build.sh; certificates from openssl; an admin
 // kubeconfig; KubeVirt's and Multus's CRDs installed and Established.
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -35,6 +35,11 @@ export interface ControlPlaneOptions {
   tied?: boolean;
   /** Progress messages (default: none). */
   log?: (message: string) => void;
+  /**
+   * Write an audit log (JSON lines, Metadata level) of the requests made by members of these
+   * groups, e.g. `system:serviceaccounts:NAMESPACE`; nothing else is logged.
+   */
+  auditUserGroups?: string[];
 }
 
 export interface ControlPlane {
@@ -47,6 +52,8 @@ export interface ControlPlane {
   admin: CertFiles;
   stateDir: string;
   processes: ProcessGroup;
+  /** The audit log, when `auditUserGroups` was given. */
+  auditLogPath?: string;
   /** A fresh client configuration for the admin. */
   kubeConfig(): KubeConfig;
   /** Stops every process and removes the state folder (when tied). Safe to call twice. */
@@ -134,6 +141,26 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
       '--allow-privileged=true',
       '--profiling=false',
     ];
+    let auditLogPath: string | undefined;
+    if (opts.auditUserGroups?.length) {
+      const policy = join(stateDir, 'audit-policy.json');
+      auditLogPath = join(stateDir, 'audit.log');
+      writeFileSync(
+        policy,
+        JSON.stringify({
+          apiVersion: 'audit.k8s.io/v1',
+          kind: 'Policy',
+          omitStages: ['RequestReceived'],
+          rules: [{ level: 'Metadata', userGroups: opts.auditUserGroups }, { level: 'None' }],
+        }),
+      );
+      apiserverArgs.push(
+        `--audit-policy-file=${policy}`,
+        `--audit-log-path=${auditLogPath}`,
+        '--audit-log-format=json',
+        '--audit-log-mode=blocking',
+      );
+    }
     const tls = { ca: ca.pem, cert: readFileSync(admin.cert, 'utf8'), key: readFileSync(admin.key, 'utf8') };
     const startApiserver = async (): Promise<void> => {
       const proc = group.spawn('kube-apiserver', binaryPath('kube-apiserver'), apiserverArgs);
@@ -193,6 +220,7 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
       admin,
       stateDir,
       processes: group,
+      ...(auditLogPath ? { auditLogPath } : {}),
       kubeConfig,
       stop: async () => {
         if (stopped) return;

@@ -4,6 +4,7 @@
 // `await controlPlane()`, which also starts it on demand when the root hook was not loaded.
 // CONTROLPLANE_KCM=0 leaves kube-controller-manager out (its tests then skip).
 import { startControlPlane, type ControlPlane } from '../harness/index.js';
+import { INSTALL_NAMESPACE } from '../harness/install.js';
 
 interface Holder {
   started?: Promise<ControlPlane>;
@@ -21,6 +22,8 @@ export function controllerManagerEnabled(): boolean {
 export function controlPlane(): Promise<ControlPlane> {
   holder.started ??= startControlPlane({
     controllerManager: controllerManagerEnabled(),
+    // What our ServiceAccounts ask the apiserver for (rbac.test.ts checks it against the RBAC).
+    auditUserGroups: [`system:serviceaccounts:${INSTALL_NAMESPACE}`],
     log: (message) => console.log(`    [control plane] ${message}`),
   });
   return holder.started;
