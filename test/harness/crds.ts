@@ -14,7 +14,7 @@ import { parse } from 'yaml';
 import { crdPath } from './paths.js';
 import { waitFor } from './wait.js';
 
-export const CRD_FILES = ['vm', 'vmi', 'nad'] as const;
+export const CRD_FILES = ['vm', 'vmi', 'nad', 'policy'] as const;
 export type CrdFile = (typeof CRD_FILES)[number];
 
 /** The manifest exactly as generated (plain YAML keys, e.g. `x-kubernetes-int-or-string`). */

@@ -20,8 +20,12 @@ export function binaryPath(name: string): string {
   return path;
 }
 
-/** The generated CRDs: vm.yaml, vmi.yaml and nad.yaml. */
-export function crdPath(name: 'vm' | 'vmi' | 'nad'): string {
+/** The project's own CRD, as shipped in manifests/. */
+export const POLICY_CRD = join('manifests', 'base', 'crds', 'networkattachmentpolicies.yaml');
+
+/** The generated CRDs (vm.yaml, vmi.yaml and nad.yaml), and our NetworkAttachmentPolicy CRD. */
+export function crdPath(name: 'vm' | 'vmi' | 'nad' | 'policy'): string {
+  if (name === 'policy') return join(repoRoot(), POLICY_CRD);
   const path = join(controlPlaneDir(), 'crds', `${name}.yaml`);
   if (!existsSync(path)) {
     throw new Error(`${path} is missing: run 'make controlplane' (test/controlplane/build.sh) first`);
