@@ -41,7 +41,13 @@ export class ApiserverClient {
     });
   }
 
-  request<T = unknown>(method: string, path: string, body?: unknown): Promise<ApiResponse<T>> {
+  /** `headers` adds request headers, e.g. `Impersonate-User` to act as another user. */
+  request<T = unknown>(
+    method: string,
+    path: string,
+    body?: unknown,
+    headers: Record<string, string> = {},
+  ): Promise<ApiResponse<T>> {
     const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
     return new Promise((resolve, reject) => {
       const req = request(
@@ -53,6 +59,7 @@ export class ApiserverClient {
           headers: {
             accept: 'application/json',
             ...(payload ? { 'content-type': 'application/json', 'content-length': payload.length } : {}),
+            ...headers,
           },
         },
         (res) => {

@@ -15,6 +15,9 @@ export { controlPlaneDir, crdPath, binaryPath, repoRoot } from './paths.js';
 export {
   mutatingWebhookConfiguration,
   registerWebhook,
+  registerValidatingWebhook,
+  unregisterValidatingWebhook,
+  validatingWebhookConfiguration,
   INJECT_LABEL,
   WEBHOOK_CONFIGURATION_NAME,
   type WebhookRegistration,

@@ -2,11 +2,16 @@
 // webhook, at a URL (no in-cluster Service when the webhook runs locally). CREATE only by default:
 // injection is a create-time decision, and a running VM's spec must not change under it on an
 // unrelated update. `operations` can still add UPDATE.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import {
   AdmissionregistrationV1Api,
   type KubeConfig,
   type V1MutatingWebhookConfiguration,
+  type V1ValidatingWebhookConfiguration,
 } from '@kubernetes/client-node';
+import { parse } from 'yaml';
+import { repoRoot } from './paths.js';
 import { INJECT_LABEL } from '../../src/policy/settings.js';
 
 export const WEBHOOK_CONFIGURATION_NAME = 'kubevirt-net-injector';
@@ -65,5 +70,46 @@ export async function registerWebhook(kc: KubeConfig, reg: WebhookRegistration):
   } catch (err) {
     if ((err as { code?: number }).code !== 404) throw err;
     await api.createMutatingWebhookConfiguration({ body });
+  }
+}
+
+/**
+ * The shipped ValidatingWebhookConfiguration (manifests/base/validating-webhook.yaml: rules,
+ * namespaceSelector and match condition as users get them), pointed at a URL instead of the
+ * Service.
+ */
+export function validatingWebhookConfiguration(url: string, caPem: string): V1ValidatingWebhookConfiguration {
+  const shipped = parse(
+    readFileSync(join(repoRoot(), 'manifests', 'base', 'validating-webhook.yaml'), 'utf8'),
+  ) as V1ValidatingWebhookConfiguration;
+  for (const webhook of shipped.webhooks ?? []) {
+    webhook.clientConfig = { url, caBundle: Buffer.from(caPem).toString('base64') };
+  }
+  return shipped;
+}
+
+/** Creates the shipped validating configuration at `url`, or replaces it. */
+export async function registerValidatingWebhook(kc: KubeConfig, url: string, caPem: string): Promise<void> {
+  const api = kc.makeApiClient(AdmissionregistrationV1Api);
+  const body = validatingWebhookConfiguration(url, caPem);
+  const name = body.metadata!.name!;
+  try {
+    const existing = await api.readValidatingWebhookConfiguration({ name });
+    body.metadata!.resourceVersion = existing.metadata?.resourceVersion;
+    await api.replaceValidatingWebhookConfiguration({ name, body });
+  } catch (err) {
+    if ((err as { code?: number }).code !== 404) throw err;
+    await api.createValidatingWebhookConfiguration({ body });
+  }
+}
+
+/** Removes the validating configuration, if there is one. */
+export async function unregisterValidatingWebhook(kc: KubeConfig): Promise<void> {
+  const api = kc.makeApiClient(AdmissionregistrationV1Api);
+  const name = validatingWebhookConfiguration('https://unused', '').metadata!.name!;
+  try {
+    await api.deleteValidatingWebhookConfiguration({ name });
+  } catch (err) {
+    if ((err as { code?: number }).code !== 404) throw err;
   }
 }

@@ -4,8 +4,9 @@
 // (TokenRequest), never the admin's:
 //   - sufficient: the controller publishes, updates and removes Services, EndpointSlices (and,
 //     with the component, Endpoints), meets objects it does not own (a 409, a read back, an
-//     Event), holds its Lease; the webhook's Namespace informer syncs and a VM is injected. The
-//     apiserver's audit log shows not one request of theirs refused;
+//     Event), holds its Lease; the webhook's Namespace, policy and NAD caches sync, a VM is
+//     injected and a policy's use check is asked (a SubjectAccessReview). The apiserver's audit
+//     log shows not one request of theirs refused;
 //   - minimal: every verb on every resource the roles grant appears in that audit log as an
 //     allowed request, so no grant goes unused;
 //   - refused: with the same tokens, reading Secrets and writing VMs answer 403.
@@ -32,8 +33,10 @@ import {
 import { createLogger } from '../../src/telemetry/logger.js';
 import {
   httpsGet,
+  registerValidatingWebhook,
   registerWebhook,
   startWebhookProcess,
+  unregisterValidatingWebhook,
   waitFor,
   WEBHOOK_CONFIGURATION_NAME,
   type ControlPlane,
@@ -341,6 +344,77 @@ describe('RBAC as shipped, under the ServiceAccounts’ own tokens', function ()
     assert.equal(injected.metadata.annotations?.['kubevirt-net-injector.io/interface'], 'l2');
   });
 
+  it("the webhook's policy and NAD caches sync as its ServiceAccount, and it asks use checks", async () => {
+    // A policy for this namespace only, asking for the use check, and a NAD a VM attaches: the
+    // webhook (as its ServiceAccount) lists and watches both, and creates a SubjectAccessReview.
+    const policy = `rbac-use-${Date.now().toString(36)}`;
+    // rbac-net for the VM to attach; ovs-net-br1, the network the webhook injects by default.
+    for (const name of ['rbac-net', 'ovs-net-br1']) {
+      await custom().createNamespacedCustomObject({
+        group: 'k8s.cni.cncf.io',
+        version: 'v1',
+        plural: 'network-attachment-definitions',
+        namespace: ns,
+        body: {
+          apiVersion: 'k8s.cni.cncf.io/v1',
+          kind: 'NetworkAttachmentDefinition',
+          metadata: { name, namespace: ns },
+          spec: { config: '{"cniVersion":"0.3.1","type":"ovs","bridge":"br1"}' },
+        },
+      });
+    }
+    await custom().createClusterCustomObject({
+      group: 'kubevirt-net-injector.io',
+      version: 'v1alpha1',
+      plural: 'networkattachmentpolicies',
+      body: {
+        apiVersion: 'kubevirt-net-injector.io/v1alpha1',
+        kind: 'NetworkAttachmentPolicy',
+        metadata: { name: policy },
+        spec: {
+          namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': ns } },
+          requireUsePermission: true,
+        },
+      },
+    });
+    await registerValidatingWebhook(admin, hook!.url.replace(/\/mutate$/, '/validate'), cp.caPem);
+    try {
+      const reviewed = await waitFor(
+        'a VM attaching the NAD passes the use check',
+        async () => {
+          const name = `use-${Date.now().toString(36)}`;
+          const body = virtualMachine(ns, name, {
+            networks: [
+              { name: 'default', pod: {} },
+              { name: 'extra', multus: { networkName: 'rbac-net' } },
+            ],
+          }) as { spec: { template: { spec: { domain: { devices: Record<string, unknown> } } } } };
+          body.spec.template.spec.domain.devices.interfaces = [
+            { name: 'default', masquerade: {} },
+            { name: 'extra', bridge: {} },
+          ];
+          await custom().createNamespacedCustomObject({ ...VM, namespace: ns, body });
+          // The admin may use every NAD: allowed. Done once the webhook asked (audit log below).
+          return readAudit(cp.auditLogPath!, user(WEBHOOK_SA)).some(
+            (r) => r.resource === 'subjectaccessreviews',
+          )
+            ? true
+            : undefined;
+        },
+        { timeoutMs: 30_000, intervalMs: 500 },
+      );
+      assert.equal(reviewed, true);
+    } finally {
+      await unregisterValidatingWebhook(admin);
+      await custom().deleteClusterCustomObject({
+        group: 'kubevirt-net-injector.io',
+        version: 'v1alpha1',
+        plural: 'networkattachmentpolicies',
+        name: policy,
+      });
+    }
+  });
+
   it('refuses both ServiceAccounts Secrets and VM writes', async () => {
     const vm = seedVm('forbidden', ns);
     for (const creds of [controllerCreds, webhookCreds]) {
@@ -353,7 +427,7 @@ describe('RBAC as shipped, under the ServiceAccounts’ own tokens', function ()
       assert.equal(await asToken(cp, t, 'PATCH', `${vms}/slc`, { metadata: { labels: { x: 'y' } } }), 403);
       assert.equal(await asToken(cp, t, 'DELETE', `${vms}/slc`), 403, 'delete a VM');
     }
-    // The webhook reads Namespaces only: not even VMs.
+    // The webhook reads Namespaces, policies and NADs only: not even VMs.
     const wt = webhookCreds.token;
     assert.equal(await asToken(cp, wt, 'GET', `/apis/kubevirt.io/v1/namespaces/${ns}/virtualmachines`), 403);
     assert.equal(await asToken(cp, wt, 'GET', `/api/v1/namespaces/${ns}/services`), 403);
