@@ -26,8 +26,11 @@ export interface VmFacts {
   guestFix: boolean;
 }
 
-/** Throws InvalidObjectError (from readVm) when the object is not a VM we can read. */
-export function vmFacts(object: unknown, namespace?: string): VmFacts {
+/**
+ * Throws InvalidObjectError (from readVm) when the object is not a VM we can read. `guestFix`
+ * (an UPDATE compares it; it costs a decode of the user data) is read only when asked for.
+ */
+export function vmFacts(object: unknown, namespace?: string, withGuestFix = true): VmFacts {
   const view = readVm(object);
   const ns = view.namespace || namespace || '';
   const networks = view.networks.map((n, index): NetworkFact => {
@@ -45,7 +48,7 @@ export function vmFacts(object: unknown, namespace?: string): VmFacts {
     networks,
     interfaces: view.interfaces.map((i) => i.name),
     ...(injected ? { injected } : {}),
-    guestFix: hasGuestFix(view.volumes),
+    guestFix: withGuestFix && hasGuestFix(view.volumes),
   };
 }
 

@@ -100,7 +100,7 @@ async function judge(deps: ValidatingDeps, request: AdmissionRequest, now: Date)
   if (policies.length === 0)
     return { response: allowed(uid), outcome: 'allowed', reason: 'no policy selects the namespace' };
   const op = request.operation as 'CREATE' | 'UPDATE';
-  const vm = vmFacts(request.object, namespace);
+  const vm = vmFacts(request.object, namespace, op === 'UPDATE');
   const old: VmFacts | undefined = op === 'UPDATE' ? vmFacts(request.oldObject, namespace) : undefined;
   const user = userOf(request);
   const platform = deps.settings.forVm(namespace, vm.labels);
