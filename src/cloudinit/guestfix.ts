@@ -158,6 +158,10 @@ function dhclientHook(nic: SecondaryNic): string {
   ].join('\n');
 }
 
+const GUARD = ['ipv4', 'ipv6']
+  .flatMap((f) => [`${f}.never-default yes`, `${f}.ignore-auto-dns yes`, `${f}.ignore-auto-routes yes`])
+  .join(' ');
+
 /** First boot only: the stack already brought the NIC up with the DHCP defaults; re-apply. */
 function applyScript(nic: SecondaryNic): string {
   return [
@@ -165,7 +169,11 @@ function applyScript(nic: SecondaryNic): string {
       ? `d=$(grep -l '^${nic.mac}$' /sys/class/net/*/address | head -n 1 | cut -d / -f 5)`
       : `d=${nic.device}`,
     'if command -v nmcli >/dev/null 2>&1 && nmcli -t -f RUNNING general 2>/dev/null | grep -qx running; then',
-    `  nmcli connection reload; nmcli connection up ${nmProfileId(nic)}`,
+    '  nmcli connection reload',
+    // cloud-init's own profile for the NIC (`cloud-init <name>`, 22.4 to 25.1) gets the same
+    // guard, once: should ours ever fail to activate, NetworkManager falls back to it.
+    `  nmcli connection modify "cloud-init $d" ${GUARD} 2>/dev/null`,
+    `  nmcli connection up ${nmProfileId(nic)}`,
     'elif command -v ifup >/dev/null 2>&1 && [ -f /etc/network/interfaces ]; then',
     '  sysctl -q -w "net.ipv6.conf.$d.accept_ra_defrtr=0"; ifdown -a --exclude=lo; ifup -a --exclude=lo',
     'elif systemctl -q is-active systemd-networkd 2>/dev/null; then',
