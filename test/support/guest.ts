@@ -87,13 +87,14 @@ export async function probeUserData(bytes: Buffer): Promise<ProbeResult> {
   }
 }
 
-/** `cloud-init schema -c`: resolves with its output when valid, rejects with it when not. */
-export async function schemaCheck(cloudConfig: string): Promise<string> {
-  const dir = mkdtempSync(join(tmpdir(), 'kni-schema-'));
+/** `cloud-init schema -c` of that cloud-init: resolves with its output when valid, rejects with it when not. */
+export async function schemaCheck(cloudConfig: string, ci: CloudInit = CLOUDINITS[0]!): Promise<string> {
+  const dir = mkdtempSync(join(ci.root === undefined ? tmpdir() : join(ci.root, 'tmp'), 'kni-schema-'));
   try {
     const file = join(dir, 'cloud-config.yaml');
     writeFileSync(file, cloudConfig);
-    const { stdout, stderr } = await run('cloud-init', ['schema', '-c', file]);
+    const seen = ci.root === undefined ? file : `/${relative(ci.root, file)}`;
+    const { stdout, stderr } = await run(...inRoot(ci, 'cloud-init', ['schema', '-c', seen]));
     return stdout + stderr;
   } finally {
     rmSync(dir, { recursive: true, force: true });
