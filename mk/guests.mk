@@ -11,5 +11,6 @@ cloudinit-roots: ## Debian 13's tree, whose cloud-init (25.1) the renderer suite
 # The renderer suite renders with Debian 13's cloud-init as well as this machine's.
 test-cloudinit: cloudinit-roots
 
+# A guest's boots are bounded by GUEST_BOOT_TIMEOUT_MS each (30 min); mocha's bound is above two of them.
 test-guests: guest-images build ## boot every guest twice under QEMU with the injected cloud-init
-	SUITE=guests $(MOCHA) --timeout 1800000 'dist/test/guests/**/*.test.js'
+	SUITE=guests $(MOCHA) --timeout 4000000 'dist/test/guests/**/*.test.js'
