@@ -11,3 +11,7 @@ bench-admission-pinned: build ## the same with the servers on CPU 0 and the load
 	BENCH_PIN=1 node dist/bench/admission/run.js
 
 TEST_SUITES += test-webhook
+
+.PHONY: bench-fuzz
+bench-fuzz: build ## generated input: 100,000 VMs through the engine, 20,000 bodies through the webhook
+	node dist/bench/fuzz/run.js
