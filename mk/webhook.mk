@@ -15,3 +15,7 @@ TEST_SUITES += test-webhook
 .PHONY: bench-fuzz
 bench-fuzz: build ## generated input: 100,000 VMs through the engine, 20,000 bodies through the webhook
 	node dist/bench/fuzz/run.js
+
+.PHONY: bench-soak-webhook
+bench-soak-webhook: build ## the webhook as deployed at 2,000 reviews/s for 1,000,000 reviews: RSS, p99 drift, handles
+	node dist/bench/soak/webhook.js
