@@ -24,6 +24,8 @@ export interface AuditWiring {
   watchSilenceMs: number;
   relistMs: number;
   onRestart: (informer: string, reason: string) => void;
+  /** The controller watches this namespace only: so does the audit (its status counts it alone). */
+  namespace?: string;
 }
 
 export interface RunningAudit {
@@ -41,8 +43,15 @@ export function startPolicyAudit(w: AuditWiring): RunningAudit {
     relistMs: w.relistMs,
     onRestart: w.onRestart,
   });
+  const only = w.namespace;
   const audit = new PolicyAudit({
-    state,
+    state: only
+      ? {
+          ...state,
+          namespaces: () => state.namespaces().filter((n) => n.name === only),
+          policiesFor: (ns) => (ns === only ? state.policiesFor(ns) : []),
+        }
+      : state,
     vms: {
       get: (namespace, name) => w.vms.get(name, namespace) as VirtualMachine | undefined,
       list: (namespace) => w.vms.list(namespace) as unknown as readonly VirtualMachine[],

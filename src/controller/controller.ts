@@ -185,6 +185,7 @@ export async function startController(deps: ControllerDeps): Promise<RunningCont
     watchSilenceMs: settings.watchSilenceMs,
     relistMs: settings.relistMs,
     onRestart: (name, reason) => metrics.watchRestart(name, reason),
+    ...(settings.namespace !== undefined ? { namespace: settings.namespace } : {}),
   });
 
   const enqueueAll = () => {
