@@ -90,7 +90,7 @@ export async function clusterSource(
     nads: async (refs) => {
       const found = new Map<string, NadAnswer>();
       await Promise.all(refs.map(async (ref) => found.set(refText(ref), await readNad(custom, ref))));
-      return (ref) => found.get(refText(ref)) ?? 'unknown';
+      return (ref) => (found.has(refText(ref)) ? found.get(refText(ref)) : 'unknown');
     },
     checkUse: async (ref) => {
       try {
