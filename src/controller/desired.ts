@@ -288,7 +288,8 @@ function creationOrder(a: VirtualMachine, b: VirtualMachine): number {
 
 /**
  * A headless, selector-less Service. Ports are the union of the publishers' ports; when two
- * publishers declare the same port name differently, the oldest VM wins and a warning says so.
+ * publishers declare the same port name differently, or the same port under another name, the
+ * oldest VM wins and a warning says so.
  */
 export function desiredService(input: ServiceInput): DesiredService {
   const publishers = [...input.publishers]
@@ -301,7 +302,12 @@ export function desiredService(input: ServiceInput): DesiredService {
     for (const port of publication.ports) {
       const same = ports.find((p) => p.name === port.name);
       if (!same) {
-        if (!ports.some((p) => p.port === port.port && p.protocol === port.protocol)) ports.push({ ...port });
+        const taken = ports.find((p) => p.port === port.port && p.protocol === port.protocol);
+        if (!taken) ports.push({ ...port });
+        else
+          warnings.push(
+            `VM ${vm.metadata.name} declares ${port.port}/${port.protocol} as port ${port.name ?? '(unnamed)'}; the Service keeps it as ${taken.name ?? '(unnamed)'}`,
+          );
         continue;
       }
       if (same.port !== port.port || same.protocol !== port.protocol) {

@@ -378,6 +378,26 @@ describe('controller/desired: desiredService', () => {
     assert.equal(r.warnings.length, 1);
     assert.match(r.warnings[0]!, /VM b declares port mongo as 27018\/TCP; the Service keeps 27017\/TCP/);
   });
+
+  it('the same port under another name: the oldest VM keeps its name and a warning names the loser', () => {
+    const renamed: Publication = {
+      ...mongoPub,
+      ports: [{ name: 'db', port: 27017, targetPort: 27017, protocol: 'TCP' }],
+    };
+    const r = desiredService({
+      namespace: 'vm',
+      serviceName: 'mongo',
+      publishers: [
+        { vm: a, publication: renamed },
+        { vm: b, publication: mongoPub },
+      ],
+    });
+    assert.deepEqual(
+      r.service?.spec?.ports?.map((p) => `${p.name}:${p.port}`),
+      ['db:27017'],
+    );
+    assert.deepEqual(r.warnings, ['VM b declares 27017/TCP as port mongo; the Service keeps it as db']);
+  });
 });
 
 describe('controller/desired: ownership and legacy Endpoints', () => {
