@@ -7,6 +7,7 @@
 import type { KubeConfig, KubernetesObject } from '@kubernetes/client-node';
 import type { Registry } from 'prom-client';
 import { createClusterState } from '../kube/cluster-state.js';
+import type { ClusterState } from '../kube/cluster-state.js';
 import type { ResilientInformer } from '../kube/informer.js';
 import { clusterListWatch } from '../kube/list-watch.js';
 import { PolicyAudit } from './audit.js';
@@ -30,6 +31,8 @@ export interface AuditWiring {
 
 export interface RunningAudit {
   audit: PolicyAudit;
+  /** Its namespaces, policies and NADs (the controller reads the NADs too). */
+  state: ClusterState;
   stop(): Promise<void>;
 }
 
@@ -72,6 +75,7 @@ export function startPolicyAudit(w: AuditWiring): RunningAudit {
     );
   return {
     audit,
+    state,
     async stop() {
       await audit.stop();
       await state.stop();

@@ -121,6 +121,8 @@ export async function startController(deps: ControllerDeps): Promise<RunningCont
     servicesOwnedBy: (ns, vmName) => servicesByOwner.get(ns, vmName),
     slicesOwnedBy: (ns, vmName) => slicesByOwner.get(ns, vmName),
     slicesOfService: (ns, service) => slicesByService.get(ns, service),
+    // The policy audit's NAD cache (created below, read only once workers run).
+    nadExists: (ref) => (policy.state.ready() ? policy.state.nad(ref) !== undefined : undefined),
   };
   const queue = new WorkQueue({ backoff: { baseMs: 200, capMs: 60_000, jitter: 0.5 } });
   const events =
@@ -198,6 +200,20 @@ export async function startController(deps: ControllerDeps): Promise<RunningCont
   let stopped = false;
   const synced = Promise.all(informers.map((i) => i.synced)).then(() => undefined);
 
+  // A NAD added or deleted (or the NAD list first known): every VM checks its network again,
+  // once per burst of changes.
+  let nadTimer: NodeJS.Timeout | undefined;
+  const nadsChanged = () => {
+    if (nadTimer || stopped) return;
+    nadTimer = setTimeout(() => {
+      nadTimer = undefined;
+      if (leading && !stopped) for (const vm of vms.list()) queue.add(vmKey(nameOf(vm).ns, nameOf(vm).name));
+    }, 1000);
+    nadTimer.unref();
+  };
+  policy.state.onChange((what) => what === 'nads' && nadsChanged());
+  void policy.state.synced.then(nadsChanged);
+
   const worker = async () => {
     // A Service reconciled before every VM is in the cache would lose owners: wait.
     await synced;
@@ -273,6 +289,7 @@ export async function startController(deps: ControllerDeps): Promise<RunningCont
     async stop() {
       stopped = true;
       clearInterval(resync);
+      clearTimeout(nadTimer);
       queue.shutDown();
       await elector?.stop();
       await Promise.allSettled(workersRunning);

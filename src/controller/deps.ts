@@ -1,5 +1,6 @@
 // The controller's edges, as interfaces: reconcile.ts depends on these, kube.ts implements
 // them with @kubernetes/client-node, and unit tests with in-memory fakes.
+import type { NadRef } from '../policy/refs.js';
 import type { Endpoints, EndpointSlice, Service, VirtualMachine, VirtualMachineInstance } from './types.js';
 
 /** Read-only views of the informer caches, with the indexes reconcile needs (no full scans). */
@@ -16,6 +17,8 @@ export interface Caches {
   slicesOwnedBy(namespace: string, vmName: string): readonly EndpointSlice[];
   /** Our EndpointSlices labelled with this service name. */
   slicesOfService(namespace: string, service: string): readonly EndpointSlice[];
+  /** Does this NetworkAttachmentDefinition exist? undefined while that is not known (no NAD list yet). */
+  nadExists?(ref: NadRef): boolean | undefined;
 }
 
 export type ManagedKind = 'Service' | 'EndpointSlice' | 'Endpoints';
@@ -42,6 +45,8 @@ export interface ReconcileMetrics {
   write(kind: ManagedKind, verb: 'create' | 'update' | 'delete'): void;
   /** Seconds from the VMI change being seen to the slice carrying it being written. */
   ipToSlice(seconds: number): void;
+  /** How many published VMs use a NetworkAttachmentDefinition that does not exist. */
+  networksMissing(vms: number): void;
 }
 
 export interface Logger {

@@ -11,6 +11,8 @@
 //   all of those VMs are gone, and drops the reference to each deleted one meanwhile.
 import { createHash } from 'node:crypto';
 import { isIP } from 'node:net';
+import { resolveRef } from '../policy/refs.js';
+import type { NadRef } from '../policy/refs.js';
 import { parseServicePorts, PortsAnnotationError } from './ports.js';
 import {
   ANN_INTERFACE,
@@ -88,6 +90,13 @@ function networkNameOf(vm: VirtualMachine): string | undefined {
   if (recorded) return recorded;
   const networks = vm.spec?.template?.spec?.networks ?? [];
   return networks.find((n) => n.multus?.networkName && n.multus.default !== true)?.name;
+}
+
+/** The NetworkAttachmentDefinition behind the published network; undefined when it is not Multus. */
+export function publishedNad(vm: VirtualMachine, networkName: string): NadRef | undefined {
+  const networks = vm.spec?.template?.spec?.networks ?? [];
+  const ref = networks.find((n) => n.name === networkName)?.multus?.networkName;
+  return ref === undefined ? undefined : resolveRef(ref, vm.metadata.namespace ?? '');
 }
 
 const FAMILIES: readonly { type: AddressType; suffix: string; version: 4 | 6 }[] = [

@@ -37,6 +37,11 @@ export function controllerMetrics(registry: Registry): ControllerMetrics {
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10],
     registers,
   });
+  const missing = new Gauge({
+    name: 'kubevirt_net_injector_controller_vms_network_missing',
+    help: 'Published VMs whose NetworkAttachmentDefinition does not exist (deleted while in use)',
+    registers,
+  });
   const depth = new Gauge({
     name: 'kubevirt_net_injector_controller_queue_depth',
     help: 'Keys waiting in the work queue',
@@ -63,6 +68,7 @@ export function controllerMetrics(registry: Registry): ControllerMetrics {
     error: (kind) => errors.inc({ kind }),
     write: (kind, verb) => writes.inc({ kind, verb }),
     ipToSlice: (seconds) => latency.observe(seconds),
+    networksMissing: (vms) => missing.set(vms),
     queueDepth: (n) => depth.set(n),
     watchRestart: (informer, reason) => restarts.inc({ informer, reason }),
     leader: (isLeader) => leader.set(isLeader ? 1 : 0),

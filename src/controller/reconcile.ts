@@ -10,6 +10,7 @@ import {
   isOurService,
   isOurSlice,
   publicationOf,
+  publishedNad,
 } from './desired.js';
 import type { Publication } from './desired.js';
 import { merged, needsUpdate } from './diff.js';
@@ -22,6 +23,7 @@ import type {
   ReconcileMetrics,
   Writer,
 } from './deps.js';
+import { refText } from '../policy/refs.js';
 import type { EndpointSlice, Endpoints, Service, VirtualMachine } from './types.js';
 
 export interface ReconcileSettings {
@@ -65,6 +67,8 @@ export class Reconciler {
   private readonly now: () => number;
   /** When each VMI's addresses were last seen changing, for the IP-to-slice latency. */
   private readonly addressSeenAt = new Map<string, { addresses: string; at: number }>();
+  /** Published VMs (`ns/name`) whose NetworkAttachmentDefinition is missing, for the gauge. */
+  private readonly missingNad = new Set<string>();
 
   constructor(private readonly deps: ReconcilerDeps) {
     this.now = deps.now ?? Date.now;
@@ -98,6 +102,7 @@ export class Reconciler {
     for (const svc of caches.servicesOwnedBy(ns, name)) enqueue.add(serviceKey(ns, svc.metadata.name ?? ''));
     const owned = caches.slicesOwnedBy(ns, name);
     if (!vm || vm.metadata.deletionTimestamp != null) {
+      this.noteNetwork(ns, name, true);
       // The garbage collector would delete these too; doing it now is faster and also works without it.
       for (const slice of owned) await this.remove('EndpointSlice', slice);
       this.deps.metrics.reconciled('vm', 'ok');
@@ -110,6 +115,7 @@ export class Reconciler {
       await this.remove('EndpointSlice', stale);
     }
     const result = publicationOf(vm);
+    this.checkNetwork(vm, result.kind === 'publish' ? result.publication : undefined);
     if (result.kind === 'invalid') {
       this.deps.events.record(vm, 'Warning', 'InvalidPublication', result.reason);
       this.deps.metrics.reconciled('vm', 'conflict');
@@ -199,6 +205,36 @@ export class Reconciler {
     }
     this.deps.metrics.reconciled('service', 'ok');
     return { enqueue: [] };
+  }
+
+  /**
+   * A published VM whose NetworkAttachmentDefinition is gone (deleted while the VM uses it):
+   * its running VMI keeps the interface and address, so it stays published, but it cannot
+   * start again. Said once (the recorder's dedupe) as a Warning Event, and counted.
+   */
+  private checkNetwork(vm: VirtualMachine, publication: Publication | undefined): void {
+    const ns = vm.metadata.namespace ?? '';
+    const name = vm.metadata.name ?? '';
+    const ref = publication && publishedNad(vm, publication.networkName);
+    const exists = ref ? this.deps.caches.nadExists?.(ref) : true;
+    if (exists === undefined) return;
+    if (!exists && ref && !this.missingNad.has(`${ns}/${name}`)) {
+      this.deps.events.record(
+        vm,
+        'Warning',
+        'NetworkNotFound',
+        `NetworkAttachmentDefinition ${refText(ref)} of network ${publication!.networkName} does not exist; the running VMI stays published, but the VM cannot start again until it is back`,
+      );
+    }
+    this.noteNetwork(ns, name, exists);
+  }
+
+  private noteNetwork(ns: string, name: string, exists: boolean): void {
+    const key = `${ns}/${name}`;
+    const before = this.missingNad.size;
+    if (exists) this.missingNad.delete(key);
+    else this.missingNad.add(key);
+    if (this.missingNad.size !== before) this.deps.metrics.networksMissing(this.missingNad.size);
   }
 
   /**

@@ -155,7 +155,12 @@ describe('controller/reconcile: Reconciler against an in-memory cluster', () => 
         record: (vm, type, reason, message) =>
           events.push(`${vm.metadata.name} ${type} ${reason}: ${message}`),
       },
-      metrics: { reconciled: () => undefined, write: () => undefined, ipToSlice: (s) => latency.push(s) },
+      metrics: {
+        reconciled: () => undefined,
+        write: () => undefined,
+        ipToSlice: (s) => latency.push(s),
+        networksMissing: () => undefined,
+      },
       logger: {
         debug: () => undefined,
         info: () => undefined,
