@@ -14,6 +14,8 @@ class FakeCluster implements Caches, Writer {
   vmisByKey = new Map<string, VirtualMachineInstance>();
   objects = new Map<string, ManagedObject>();
   writes: string[] = [];
+  /** NADs that exist, as `namespace/name`; undefined: not known yet. */
+  nads: Set<string> | undefined;
   private rv = 1;
 
   private k(kind: string, ns: string, name: string) {
@@ -23,6 +25,9 @@ class FakeCluster implements Caches, Writer {
     obj.metadata.resourceVersion = String(this.rv++);
     obj.metadata.uid ??= `uid-${kind}-${obj.metadata.name}`;
     this.objects.set(this.k(kind, obj.metadata.namespace!, obj.metadata.name!), structuredClone(obj));
+  }
+  nadExists(ref: { namespace: string; name: string }) {
+    return this.nads?.has(`${ref.namespace}/${ref.name}`);
   }
   vm(ns: string, name: string) {
     return this.vmsByKey.get(`${ns}/${name}`);
@@ -128,6 +133,7 @@ describe('controller/reconcile: Reconciler against an in-memory cluster', () => 
   let cluster: FakeCluster;
   let events: string[];
   let latency: number[];
+  let missing: number[];
   let now: number;
   let reconciler: Reconciler;
   const run = async (key: string) => reconciler.reconcile(key);
@@ -141,6 +147,7 @@ describe('controller/reconcile: Reconciler against an in-memory cluster', () => 
     cluster = new FakeCluster();
     events = [];
     latency = [];
+    missing = [];
     now = Date.parse('2026-11-26T10:00:00Z');
     reconciler = makeReconciler(false);
     cluster.vmsByKey.set('vm/mongodb', seedVm('mongodb', 'mongo', 'mongo:27017'));
@@ -159,7 +166,7 @@ describe('controller/reconcile: Reconciler against an in-memory cluster', () => 
         reconciled: () => undefined,
         write: () => undefined,
         ipToSlice: (s) => latency.push(s),
-        networksMissing: () => undefined,
+        networksMissing: (n) => missing.push(n),
       },
       logger: {
         debug: () => undefined,
@@ -197,6 +204,41 @@ describe('controller/reconcile: Reconciler against an in-memory cluster', () => 
     await run(vmKey('vm', 'mongodb'));
     await run(serviceKey('vm', 'mongo'));
     assert.deepEqual(cluster.writes, []);
+  });
+
+  it('a NAD deleted under a published VM: one Warning, the gauge, still published; back: 0', async () => {
+    cluster.vmsByKey.get('vm/mongodb')!.spec = {
+      running: true,
+      template: {
+        spec: {
+          networks: [
+            { name: 'default', pod: {} },
+            { name: 'l2', multus: { networkName: 'br1' } },
+          ],
+        },
+      },
+    };
+    await publish();
+    assert.deepEqual(missing, [], 'NADs not known yet: no verdict');
+    cluster.nads = new Set(['vm/br1']);
+    await run(vmKey('vm', 'mongodb'));
+    cluster.nads.delete('vm/br1');
+    events = [];
+    await run(vmKey('vm', 'mongodb'));
+    await run(vmKey('vm', 'mongodb'));
+    assert.deepEqual(events, [
+      'mongodb Warning NetworkNotFound: NetworkAttachmentDefinition vm/br1 of network l2 does not exist; the running VMI stays published, but the VM cannot start again until it is back',
+    ]);
+    assert.deepEqual(missing, [1]);
+    assert.deepEqual(cluster.slices('vm')[0]!.endpoints[0]!.addresses, ['192.168.123.139']);
+    cluster.nads.add('vm/br1');
+    await run(vmKey('vm', 'mongodb'));
+    assert.deepEqual(missing, [1, 0]);
+    cluster.nads.delete('vm/br1');
+    await run(vmKey('vm', 'mongodb'));
+    cluster.vmsByKey.delete('vm/mongodb');
+    await run(vmKey('vm', 'mongodb'));
+    assert.deepEqual(missing, [1, 0, 1, 0], 'a deleted VM no longer counts');
   });
 
   it('an IP change replaces the slice', async () => {
