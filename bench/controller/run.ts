@@ -5,9 +5,9 @@
 //  2. scale: N VMs and Running VMIs with addresses exist before the controller starts;
 //     time until every Service and slice exists, and the controller's peak RSS.
 // Usage: node dist/bench/controller/run.js [samples=200] [sizes=1000,10000]
-// Writes bench/controller/last-run.md.
+// Prints its tables (current results: bench/README.md).
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { Resolver } from 'node:dns/promises';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
@@ -279,14 +279,10 @@ async function main(): Promise<void> {
   } finally {
     await cp.stop();
   }
-  const header = [
-    '# bench/controller: last run',
-    '',
-    `${new Date().toISOString()}, node ${process.version}, ${SAMPLES} samples, sizes ${SIZES.join(',')}.`,
-    'Targets (issue 6): p99 <= 200 ms to the slice, <= 1 s to DNS; 10,000 VMIs converged within 60 s with RSS <= 256 MB.',
-    '',
-  ];
-  writeFileSync('bench/controller/last-run.md', [...header, ...lines, ''].join('\n'));
+  process.stdout.write(
+    `\n${new Date().toISOString()}, node ${process.version}, ${SAMPLES} samples, sizes ${SIZES.join(',')}\n` +
+      [...lines, ''].join('\n'),
+  );
 }
 
 main().catch((err: unknown) => {
