@@ -29,6 +29,28 @@ export type AdmissionHandler = (request: AdmissionRequest) => HandlerResult | Pr
 
 export const STATUS_ANNOTATION = Keys.status;
 
+/**
+ * The answer to a review whose handling threw: an object the engine cannot read is denied with
+ * the reason; anything else is ours, answered as an error that names the exception's type but
+ * not its message (which may quote the object, and so its user data).
+ */
+export function failedReview(uid: string, err: unknown): HandlerResult {
+  if (err instanceof Error && err.name === 'InvalidObjectError') {
+    return {
+      response: denied(uid, `invalid VirtualMachine: ${err.message}`),
+      outcome: 'denied',
+      reason: 'invalid',
+    };
+  }
+  const error = err instanceof Error ? err : new Error(String(err));
+  return {
+    response: errored(uid, `internal error (${error.name})`),
+    outcome: 'errored',
+    reason: 'exception',
+    error,
+  };
+}
+
 export interface HandlerDeps {
   mutate: MutateFn;
   settings: SettingsSource;
@@ -40,21 +62,7 @@ export function createMutatingHandler(deps: HandlerDeps): (request: AdmissionReq
     try {
       return handle(deps, request);
     } catch (err) {
-      if (err instanceof Error && err.name === 'InvalidObjectError') {
-        return {
-          response: denied(uid, `invalid VirtualMachine: ${err.message}`),
-          outcome: 'denied',
-          reason: 'invalid',
-        };
-      }
-      const error = err instanceof Error ? err : new Error(String(err));
-      // Not the message: an exception's message may quote the object, and so its user data.
-      return {
-        response: errored(uid, `internal error (${error.name})`),
-        outcome: 'errored',
-        reason: 'exception',
-        error,
-      };
+      return failedReview(uid, err);
     }
   };
 }

@@ -4,14 +4,13 @@
 // the policy, field, network and fix; Warn findings come back as admission warnings; Audit
 // findings are only counted. `use` checks (SubjectAccessReviews) are made only for policies
 // that ask for them, bounded in time.
-import { InvalidObjectError } from '../mutate/types.js';
 import { describe, evaluate, permissionsNeeded, type Permission } from '../policy/evaluate.js';
 import { vmFacts, type VmFacts } from '../policy/facts.js';
 import { refText, resolveRef, type NadRef } from '../policy/refs.js';
 import type { UserInfo } from '../policy/types.js';
 import type { Counter } from 'prom-client';
-import type { HandlerResult } from './handler.js';
-import { allowed, denied, errored } from './response.js';
+import { failedReview, type HandlerResult } from './handler.js';
+import { allowed, denied } from './response.js';
 import type { AdmissionRequest } from './review.js';
 import type { PolicySource, SettingsSource } from './settings-source.js';
 
@@ -75,20 +74,7 @@ export function createValidatingHandler(
     try {
       return await judge(deps, request, now());
     } catch (err) {
-      if (err instanceof InvalidObjectError) {
-        return {
-          response: denied(uid, `invalid VirtualMachine: ${err.message}`),
-          outcome: 'denied',
-          reason: 'invalid',
-        };
-      }
-      const error = err instanceof Error ? err : new Error(String(err));
-      return {
-        response: errored(uid, `internal error (${error.name})`),
-        outcome: 'errored',
-        reason: 'exception',
-        error,
-      };
+      return failedReview(uid, err);
     }
   };
 }
