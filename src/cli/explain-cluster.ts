@@ -10,6 +10,7 @@ import {
   CustomObjectsApi,
   KubeConfig,
 } from '@kubernetes/client-node';
+import { useAttributes } from '../kube/access.js';
 import { NAD_GROUP, NAD_PLURAL, NAD_VERSION } from '../kube/list-watch.js';
 import type { ExplainSource, NadAnswer } from '../policy/explain.js';
 import { refText, type NadRef } from '../policy/refs.js';
@@ -99,13 +100,7 @@ export async function clusterSource(
             apiVersion: 'authorization.k8s.io/v1',
             kind: 'SelfSubjectAccessReview',
             spec: {
-              resourceAttributes: {
-                group: NAD_GROUP,
-                resource: NAD_PLURAL,
-                verb: 'use',
-                namespace: ref.namespace,
-                name: ref.name,
-              },
+              resourceAttributes: useAttributes(ref),
             },
           },
         });

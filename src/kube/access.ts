@@ -7,6 +7,11 @@ import type { Logger } from '../telemetry/logger.js';
 import type { UseCheck } from '../webhook/validate.js';
 import { NAD_GROUP, NAD_PLURAL } from './list-watch.js';
 
+/** What a SubjectAccessReview asks for a `use` check on one NAD. */
+export function useAttributes(ref: { namespace: string; name: string }) {
+  return { group: NAD_GROUP, resource: NAD_PLURAL, verb: 'use', namespace: ref.namespace, name: ref.name };
+}
+
 /** Never throws: a failed or slow check is 'unknown' (a policy in Enforce mode then refuses). */
 export function subjectAccessUseCheck(kc: KubeConfig, logger: Logger, timeoutMs = 2000): UseCheck {
   const api = kc.makeApiClient(AuthorizationV1Api);
@@ -26,13 +31,7 @@ export function subjectAccessUseCheck(kc: KubeConfig, logger: Logger, timeoutMs 
               ...(user.uid !== undefined ? { uid: user.uid } : {}),
               groups: user.groups ?? [],
               extra: user.extra ?? {},
-              resourceAttributes: {
-                group: NAD_GROUP,
-                resource: NAD_PLURAL,
-                verb: 'use',
-                namespace: ref.namespace,
-                name: ref.name,
-              },
+              resourceAttributes: useAttributes(ref),
             },
           },
         }),
