@@ -40,6 +40,10 @@ function macFor(vm: VirtualMachine, network: string): string {
   return ['02', ...[...h.subarray(0, 5)].map((b) => b.toString(16).padStart(2, '0'))].join(':');
 }
 
+function ownedBy(vmi: VirtualMachineInstance, vm: VirtualMachine): boolean {
+  return (vmi.metadata.ownerReferences ?? []).some((r) => r.uid === vm.metadata.uid);
+}
+
 function statusCode(err: unknown): number | undefined {
   const c = (err as { code?: unknown })?.code;
   return typeof c === 'number' ? c : undefined;
@@ -117,7 +121,9 @@ export class KubeVirtSimulator {
       if (vmi) await this.deleteVmi(namespace, name);
       return;
     }
-    if (vmi) return;
+    if (vmi && ownedBy(vmi, vm)) return;
+    // Left by an earlier VM of the same name (deleted and created again): replaced.
+    if (vmi) await this.deleteVmi(namespace, name);
     const template = vm.spec?.template ?? {};
     const body: VirtualMachineInstance = {
       apiVersion: 'kubevirt.io/v1',
