@@ -58,7 +58,7 @@ describe('controller faults: apiserver and etcd restarted mid-churn', function (
       pauseMs: 50,
     });
     controller = await startTestController(kc, faultSettings(rig.namespace));
-    await rig.waitConverged('initial publication', Date.now() + 90_000);
+    await rig.waitPopulated();
     rig.churn.start();
     await sleep(4000);
     const burst = await rig.churn.burst(40);

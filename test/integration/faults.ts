@@ -58,8 +58,17 @@ export interface FaultRig {
   namespace: string;
   sim: KubeVirtSimulator;
   churn: Churn;
-  /** Polls the checker until converged; resolves with the time it happened (Date.now()). */
-  waitConverged(what: string, deadline: number): Promise<{ at: number; result: CheckResult }>;
+  /**
+   * Polls the checker until converged (and, with `minSlices`, that many slices expected: the
+   * simulator has started that many VMIs); resolves with the time it happened (Date.now()).
+   */
+  waitConverged(
+    what: string,
+    deadline: number,
+    minSlices?: number,
+  ): Promise<{ at: number; result: CheckResult }>;
+  /** The initial publication: every populated VM running with its address, converged. */
+  waitPopulated(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -77,28 +86,32 @@ export async function startFaultRig(
   await sim.start();
   await churn.populate();
   const check = { legacyEndpoints: opts.legacyEndpoints ?? false };
+  const waitConverged: FaultRig['waitConverged'] = async (what, deadline, minSlices = 0) => {
+    let last: CheckResult | undefined;
+    for (;;) {
+      try {
+        last = await checkPublished(kc, namespace, check);
+        if (converged(last) && last.expectedSlices >= minSlices) return { at: Date.now(), result: last };
+        if (process.env.FAULT_DEBUG) console.log(new Date().toISOString(), describeCheck(last, 3));
+      } catch (err) {
+        // the apiserver may still be coming back
+        if (process.env.FAULT_DEBUG) console.log(new Date().toISOString(), String(err).slice(0, 200));
+      }
+      if (Date.now() > deadline) {
+        throw new Error(
+          `${what}: not converged in time; ${last ? describeCheck(last) : 'no check completed'}`,
+        );
+      }
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  };
   return {
     namespace,
     sim,
     churn,
-    async waitConverged(what, deadline) {
-      let last: CheckResult | undefined;
-      for (;;) {
-        try {
-          last = await checkPublished(kc, namespace, check);
-          if (converged(last)) return { at: Date.now(), result: last };
-          if (process.env.FAULT_DEBUG) console.log(new Date().toISOString(), describeCheck(last, 3));
-        } catch (err) {
-          // the apiserver may still be coming back
-          if (process.env.FAULT_DEBUG) console.log(new Date().toISOString(), String(err).slice(0, 200));
-        }
-        if (Date.now() > deadline) {
-          throw new Error(
-            `${what}: not converged in time; ${last ? describeCheck(last) : 'no check completed'}`,
-          );
-        }
-        await new Promise((r) => setTimeout(r, 250));
-      }
+    waitConverged,
+    async waitPopulated() {
+      await waitConverged('initial publication', Date.now() + 90_000, opts.size);
     },
     async stop() {
       await churn.stop();
