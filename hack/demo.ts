@@ -2,8 +2,13 @@
 // created in an opted-in namespace and our webhook injects them through the real apiserver; a
 // KubeVirt simulator (test/sim, playing virt-controller and virt-handler) starts their VMIs and
 // reports the L2 addresses the seed's guests got from DHCP; our controller publishes them as
-// headless Services; CoreDNS answers mongo.vm.svc.cluster.local with the VM's L2 address.
-import { readFileSync } from 'node:fs';
+// headless Services; CoreDNS answers mongo.vm.svc.cluster.local with the VM's L2 address. Then
+// a NetworkAttachmentPolicy: explain tells why a VM with a hand-added network would be refused,
+// and the apiserver refuses it.
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Resolver } from 'node:dns/promises';
 import {
   CoreV1Api,
@@ -188,7 +193,82 @@ async function main(): Promise<void> {
   } finally {
     await sim.stop();
   }
+  await policyDemo(custom, e['KUBECONFIG']!);
   console.log('\nThe environment keeps running: source .dev/env to use it; make dev-down stops it.');
+}
+
+const POLICY = {
+  group: 'kubevirt-net-injector.io',
+  version: 'v1alpha1',
+  plural: 'networkattachmentpolicies',
+};
+
+/** A policy restricting the namespace to ovs-net-br1; a VM that adds another network by hand. */
+async function policyDemo(custom: CustomObjectsApi, kubeconfig: string): Promise<void> {
+  say(`6. The platform team allows only ovs-net-br1 in '${NS}' (NetworkAttachmentPolicy vm-l2-only)`);
+  const spec = {
+    namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': NS } },
+    allowedNetworks: { names: [`${NS}/ovs-net-br1`] },
+  };
+  await ignoreConflict(
+    custom.createClusterCustomObject({
+      ...POLICY,
+      body: {
+        apiVersion: 'kubevirt-net-injector.io/v1alpha1',
+        kind: 'NetworkAttachmentPolicy',
+        metadata: { name: 'vm-l2-only' },
+        spec,
+      },
+    }),
+  );
+  console.log(JSON.stringify(spec));
+  const rogue = parse(readFileSync('test/testdata/seed/mongodb.yaml', 'utf8')) as {
+    metadata: { name: string };
+    spec: { template: { spec: { networks?: object[]; domain: { devices: { interfaces?: object[] } } } } };
+  };
+  rogue.metadata.name = 'rogue';
+  rogue.spec.template.spec.networks = [
+    { name: 'default', pod: {} },
+    { name: 'other', multus: { networkName: 'infra/br9' } },
+  ];
+  rogue.spec.template.spec.domain.devices.interfaces = [
+    { name: 'default', masquerade: {} },
+    { name: 'other', bridge: {} },
+  ];
+  const file = join(mkdtempSync(join(tmpdir(), 'demo-')), 'rogue.yaml');
+  writeFileSync(file, JSON.stringify(rogue));
+
+  say('7. Before applying it: kubevirt-net-injector explain -f rogue.yaml --kubeconfig ... (exit 1: denied)');
+  try {
+    execFileSync(
+      process.execPath,
+      ['dist/src/cli/main.js', 'explain', '-f', file, '--kubeconfig', kubeconfig, '--network', 'ovs-net-br1'],
+      { stdio: 'inherit' },
+    );
+  } catch (err) {
+    console.log(`(exit ${(err as { status?: number }).status})`);
+  }
+
+  say('8. Applied anyway: the apiserver refuses it, with the policy, field, network and fix');
+  const denied = await until('the policy in force', async () => {
+    try {
+      await custom.createNamespacedCustomObject({
+        group: 'kubevirt.io',
+        version: 'v1',
+        plural: 'virtualmachines',
+        namespace: NS,
+        body: rogue,
+        dryRun: 'All',
+      });
+      return undefined;
+    } catch (err) {
+      const body = (err as { body?: string | { message?: string } }).body;
+      const message =
+        typeof body === 'string' ? (JSON.parse(body) as { message?: string }).message : body?.message;
+      return message && /denied/.test(message) ? message : undefined;
+    }
+  });
+  console.log(denied);
 }
 
 main().catch((err: unknown) => {

@@ -11,3 +11,11 @@ bench-admission-pinned: build ## the same with the servers on CPU 0 and the load
 	BENCH_PIN=1 node dist/bench/admission/run.js
 
 TEST_SUITES += test-webhook
+
+.PHONY: bench-fuzz
+bench-fuzz: build ## generated input: 100,000 VMs through the engine, 20,000 bodies through the webhook
+	node dist/bench/fuzz/run.js
+
+.PHONY: bench-soak-webhook
+bench-soak-webhook: build ## the webhook as deployed at 2,000 reviews/s for 1,000,000 reviews: RSS, p99 drift, handles
+	node dist/bench/soak/webhook.js

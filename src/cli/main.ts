@@ -19,6 +19,10 @@ const commands: Record<string, Command> = {
     summary: 'publish VM secondary IPs as headless Services',
     load: () => import('./controller.js'),
   },
+  explain: {
+    summary: 'say what would happen to VirtualMachines, and why (policies included)',
+    load: () => import('./explain.js'),
+  },
 };
 
 function usage(): string {

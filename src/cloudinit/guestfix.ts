@@ -4,6 +4,12 @@
 // boot makes the running stack apply it (the NICs are already up by the time user data runs).
 // Files for stacks a guest does not have are inert there.
 //
+// Every file here must hold on every later boot too, when nothing of ours runs again (user data
+// runs once per instance) and the stack starts from its files alone. NetworkManager picks the
+// matching profile with the highest autoconnect-priority at each boot, and cloud-init 23.2+
+// renders its own eth1 profile at 120 without our guard (its renderer drops dhcp4-overrides):
+// ours takes NetworkManager's maximum.
+//
 // Which NIC: when our network data names it (set-name by MAC; cloud-init re-applies the name
 // on every boot), the files match that name, so the part is the same for every VM and is
 // rendered once (src/mutate/cloudinit.ts). When something else owns the network config (ConfigDrive,
@@ -20,6 +26,10 @@ export interface SecondaryNic {
 export const NM_PROFILE_PREFIX = 'kubevirt-net-injector-';
 export const DHCLIENT_HOOK = '/etc/dhcp/dhclient-enter-hooks.d/kubevirt-net-injector';
 export const SYSCTL_FILE = '/etc/sysctl.d/90-kubevirt-net-injector.conf';
+/** dhcpcd's configuration (Debian 13's ifupdown and cloud-init use dhcpcd); our block is appended. */
+export const DHCPCD_CONF = '/etc/dhcpcd.conf';
+/** NetworkManager's highest autoconnect-priority: no profile cloud-init renders can outrank ours. */
+export const NM_AUTOCONNECT_PRIORITY = 999;
 
 export function nmProfileId(nic: SecondaryNic): string {
   return `${NM_PROFILE_PREFIX}${nic.device}`;
@@ -62,7 +72,7 @@ function nmKeyfile(nic: SecondaryNic): string {
     `uuid=${profileUuid(nic)}`,
     'type=ethernet',
     ...(nic.mac ? [] : [`interface-name=${nic.device}`]),
-    'autoconnect-priority=100',
+    `autoconnect-priority=${NM_AUTOCONNECT_PRIORITY}`,
     ...(nic.mac ? ['[ethernet]', `mac-address=${nic.mac.toUpperCase()}`] : []),
     '[ipv4]',
     'method=auto',
@@ -120,6 +130,19 @@ function sysctl(nic: SecondaryNic): string {
   return `net.ipv6.conf.${nic.device}.accept_ra_defrtr = 0\n`;
 }
 
+/** dhcpcd: the NIC's block (appended: it ends the file's last block and starts its own): an
+ * address, no default route, no name servers. dhcpcd matches interfaces by name only, so a
+ * MAC-matched NIC gets the block under the name it most likely has. */
+function dhcpcd(nic: SecondaryNic): string {
+  return [
+    `# kubevirt-net-injector: ${nic.device} takes DHCP, never the default route or DNS`,
+    `interface ${nic.device}`,
+    'nogateway',
+    'nooption domain_name_servers, domain_name, domain_search',
+    '',
+  ].join('\n');
+}
+
 function dhclientHook(nic: SecondaryNic): string {
   // Sourced by dhclient-script before it configures a lease: for our NIC, forget the router,
   // static routes and name servers the DHCP server offered, keep the address.
@@ -135,6 +158,10 @@ function dhclientHook(nic: SecondaryNic): string {
   ].join('\n');
 }
 
+const GUARD = ['ipv4', 'ipv6']
+  .flatMap((f) => [`${f}.never-default yes`, `${f}.ignore-auto-dns yes`, `${f}.ignore-auto-routes yes`])
+  .join(' ');
+
 /** First boot only: the stack already brought the NIC up with the DHCP defaults; re-apply. */
 function applyScript(nic: SecondaryNic): string {
   return [
@@ -142,7 +169,11 @@ function applyScript(nic: SecondaryNic): string {
       ? `d=$(grep -l '^${nic.mac}$' /sys/class/net/*/address | head -n 1 | cut -d / -f 5)`
       : `d=${nic.device}`,
     'if command -v nmcli >/dev/null 2>&1 && nmcli -t -f RUNNING general 2>/dev/null | grep -qx running; then',
-    `  nmcli connection reload; nmcli connection up ${nmProfileId(nic)}`,
+    '  nmcli connection reload',
+    // cloud-init's own profile for the NIC (`cloud-init <name>`, 22.4 to 25.1) gets the same
+    // guard, once: should ours ever fail to activate, NetworkManager falls back to it.
+    `  nmcli connection modify "cloud-init $d" ${GUARD} 2>/dev/null`,
+    `  nmcli connection up ${nmProfileId(nic)}`,
     'elif command -v ifup >/dev/null 2>&1 && [ -f /etc/network/interfaces ]; then',
     '  sysctl -q -w "net.ipv6.conf.$d.accept_ra_defrtr=0"; ifdown -a --exclude=lo; ifup -a --exclude=lo',
     'elif systemctl -q is-active systemd-networkd 2>/dev/null; then',
@@ -175,6 +206,10 @@ function render(nic: SecondaryNic): string {
     `- path: ${SYSCTL_FILE}`,
     '  content: |',
     indent(sysctl(nic), 4).trimEnd(),
+    `- path: ${DHCPCD_CONF}`,
+    '  append: true',
+    '  content: |',
+    indent(dhcpcd(nic), 4).trimEnd(),
     'runcmd:',
     '- - sh',
     '  - -c',

@@ -12,9 +12,13 @@ export function gzip(data: Buffer): Buffer {
   return gzipSync(data, OPTIONS);
 }
 
+// Level 0 never searches for matches: the smallest window and hash table zlib allows cost a
+// third less to set up on every call (8 against 11.5 µs for the seed's 1.1 KB, in-process).
+const STORED = { level: 0, windowBits: 9, memLevel: 1 } as const;
+
 /** One gzip member that stores `data` as it is (deflate level 0): valid gzip, no compression. */
 export function storedGzip(data: Buffer): Buffer {
-  return gzipSync(data, { level: 0 });
+  return gzipSync(data, STORED);
 }
 
 /**

@@ -4,6 +4,8 @@ import { isUtf8 } from 'node:buffer';
 import { gunzipAtMost } from './gzip.js';
 
 export const BOUNDARY = '==kubevirt-net-injector==';
+/** Every boundary we use starts so: `boundaryFor` picks another when the user's data holds ours. */
+const BOUNDARY_PREFIX = '==kubevirt-net-injector';
 /** Our lists (write_files, runcmd) append to the user's instead of replacing them. */
 export const MERGE_TYPE = 'list(append)+dict(no_replace,recurse_list)+str()';
 
@@ -38,7 +40,7 @@ export const MAX_GUNZIP_BYTES = 64 * 1024;
 /** Is this user data already wrapped by us (so a second pass must not wrap it again)? */
 export function isOurWrapper(bytes: Uint8Array): boolean {
   const plain = isGzip(bytes) ? gunzipAtMost(bytes, MAX_GUNZIP_BYTES) : Buffer.from(bytes);
-  return plain !== undefined && plain.toString('utf8').includes(`boundary="${BOUNDARY}"`);
+  return plain !== undefined && plain.toString('utf8').includes(`boundary="${BOUNDARY_PREFIX}`);
 }
 
 /** 7bit keeps a text original readable in the VM spec; anything else travels as base64. */
@@ -76,18 +78,26 @@ function originalPart(bytes: Uint8Array, kind: UserDataKind): string {
   return `${headers.join('\n')}\n\n${body}`;
 }
 
-/** What follows our part: the closing delimiter. */
-export const WRAP_TAIL = `\n--${BOUNDARY}--\n`;
+/**
+ * A boundary whose delimiter line appears nowhere in the user's data (RFC 2046: else the message
+ * would split inside it): ours, or `==kubevirt-net-injector-2==`, `-3`, ... when it does.
+ */
+export function boundaryFor(original: Uint8Array): string {
+  const text = Buffer.from(original).toString('latin1');
+  let boundary = BOUNDARY;
+  for (let n = 2; text.includes(`--${boundary}`); n++) boundary = `${BOUNDARY_PREFIX}-${n}==`;
+  return boundary;
+}
 
 /**
  * multipart/mixed up to our part's body: the user's data untouched (cloud-init detects its
  * type as it would alone, text/plain tells it to look), then our part's headers, with a
  * Merge-Type so our lists append to the user's.
  */
-export function wrapHead(original: Uint8Array, kind: UserDataKind): string {
-  const delimiter = `--${BOUNDARY}`;
+export function wrapHead(original: Uint8Array, kind: UserDataKind, boundary = BOUNDARY): string {
+  const delimiter = `--${boundary}`;
   return [
-    `Content-Type: multipart/mixed; boundary="${BOUNDARY}"`,
+    `Content-Type: multipart/mixed; boundary="${boundary}"`,
     'MIME-Version: 1.0',
     '',
     delimiter,
@@ -104,11 +114,12 @@ export function wrapHead(original: Uint8Array, kind: UserDataKind): string {
 }
 
 /** Our part's body as it goes after wrapHead (the closing delimiter included). */
-export function wrapBody(ours: string): string {
-  return ours.replace(/\n$/, '') + WRAP_TAIL;
+export function wrapBody(ours: string, boundary = BOUNDARY): string {
+  return `${ours.replace(/\n$/, '')}\n--${boundary}--\n`;
 }
 
-/** The whole multipart/mixed message: wrapHead + wrapBody. */
+/** The whole multipart/mixed message: wrapHead + wrapBody, with a boundary the original lacks. */
 export function wrapUserData(original: Uint8Array, kind: UserDataKind, ours: string): string {
-  return wrapHead(original, kind) + wrapBody(ours);
+  const boundary = boundaryFor(original);
+  return wrapHead(original, kind, boundary) + wrapBody(ours, boundary);
 }

@@ -1,9 +1,11 @@
 // Wires the controller: informers feed keys to the work queue, workers (only while this
 // replica leads) run reconcile(key) and requeue with backoff on error. Handlers only
-// enqueue keys; all reading happens in reconcile, from the caches.
+// enqueue keys; all reading happens in reconcile, from the caches. The policy audit
+// (audit.ts) follows the same VM informer and leads with the same Lease.
 import { Watch } from '@kubernetes/client-node';
 import type { KubeConfig, KubernetesObject } from '@kubernetes/client-node';
 import type { Registry } from 'prom-client';
+import { startPolicyAudit } from './audit-start.js';
 import { publicationOf } from './desired.js';
 import type { Caches, EventRecorder, Logger, Writer } from './deps.js';
 import { Index, ownerVmNames } from './indexer.js';
@@ -123,19 +125,20 @@ export async function startController(deps: ControllerDeps): Promise<RunningCont
     slicesOfService: (ns, service) => slicesByService.get(ns, service),
   };
   const queue = new WorkQueue({ backoff: { baseMs: 200, capMs: 60_000, jitter: 0.5 } });
+  const events =
+    deps.events ??
+    kubeEventRecorder(kc, {
+      instance: settings.identity,
+      logger,
+      dedupeMs: 10 * 60_000,
+      concurrency: 2,
+      maxPending: 1000,
+      onDropped: () => metrics.eventDropped(),
+    });
   const reconciler = new Reconciler({
     caches,
     writer: deps.writer ?? kubeWriter(kc),
-    events:
-      deps.events ??
-      kubeEventRecorder(kc, {
-        instance: settings.identity,
-        logger,
-        dedupeMs: 10 * 60_000,
-        concurrency: 2,
-        maxPending: 1000,
-        onDropped: () => metrics.eventDropped(),
-      }),
+    events,
     metrics,
     logger,
     settings: { graceMs: settings.graceMs, legacyEndpoints: settings.legacyEndpoints },
@@ -174,6 +177,18 @@ export async function startController(deps: ControllerDeps): Promise<RunningCont
     slices.on(verb, onSlice);
     services.on(verb, onService);
   }
+
+  const policy = startPolicyAudit({
+    kc,
+    vms,
+    events,
+    registry: deps.registry,
+    logger,
+    watchSilenceMs: settings.watchSilenceMs,
+    relistMs: settings.relistMs,
+    onRestart: (name, reason) => metrics.watchRestart(name, reason),
+    ...(settings.namespace !== undefined ? { namespace: settings.namespace } : {}),
+  });
 
   const enqueueAll = () => {
     for (const vm of vms.list()) onVm(vm);
@@ -227,20 +242,27 @@ export async function startController(deps: ControllerDeps): Promise<RunningCont
         onStartedLeading: () => {
           leading = true;
           metrics.leader(true);
+          policy.audit.lead();
           void synced.then(() => !stopped && leading && enqueueAll());
         },
         onStoppedLeading: () => {
           leading = false;
           metrics.leader(false);
+          policy.audit.stepDown();
         },
       })
     : undefined;
   metrics.leader(leading);
+  if (leading) policy.audit.lead();
 
   await Promise.all(informers.map((i) => i.start()));
   elector?.start();
   workersRunning = Array.from({ length: Math.max(1, settings.workers) }, () => worker());
-  const resync = setInterval(() => leading && enqueueAll(), settings.resyncMs);
+  const resync = setInterval(() => {
+    if (!leading) return;
+    enqueueAll();
+    policy.audit.resync();
+  }, settings.resyncMs);
   resync.unref();
   void synced.then(() => {
     logger.info({ namespace: settings.namespace ?? '(all)' }, 'caches synced');
@@ -256,6 +278,7 @@ export async function startController(deps: ControllerDeps): Promise<RunningCont
       queue.shutDown();
       await elector?.stop();
       await Promise.allSettled(workersRunning);
+      await policy.stop();
       await Promise.all(informers.map((i) => i.stop()));
     },
   };

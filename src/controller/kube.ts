@@ -1,10 +1,13 @@
 // The controller's adapters to @kubernetes/client-node: list functions and watch paths for
-// the informers, the Writer (create / replace / delete / read), and an Event recorder.
+// the informers, the Writer (create / replace / delete / read), an Event recorder, and the
+// policy audit's status writer.
 import {
   CoreV1Api,
   CustomObjectsApi,
   DiscoveryV1Api,
   KubeConfig as KubeConfigClass,
+  PatchStrategy,
+  setHeaderOptions,
 } from '@kubernetes/client-node';
 import type {
   CoreV1Event,
@@ -17,6 +20,7 @@ import type {
 import type { EventRecorder, EventType, Logger, ManagedKind, ManagedObject, Writer } from './deps.js';
 import { LABEL_MANAGED_BY, LABEL_SLICE_MANAGED_BY, MANAGER, SLICE_MANAGER } from './types.js';
 import type { VirtualMachine } from './types.js';
+import { POLICY_GROUP, POLICY_PLURAL, POLICY_VERSION, type PolicyStatus } from '../policy/types.js';
 
 export const SERVICE_SELECTOR = `${LABEL_MANAGED_BY}=${MANAGER}`;
 export const SLICE_SELECTOR = `${LABEL_SLICE_MANAGED_BY}=${SLICE_MANAGER}`;
@@ -327,5 +331,29 @@ export function kubeEventRecorder(kc: KubeConfig, options: RecorderOptions): Eve
       pending.push(body);
       pump();
     },
+  };
+}
+
+/**
+ * A merge patch of the policy's status subresource: `status` as a whole replaces the stored one
+ * (lists are replaced by a merge patch), and nothing but the status can change.
+ */
+export function kubePolicyStatusWriter(
+  kc: KubeConfig,
+): (policy: string, status: PolicyStatus) => Promise<void> {
+  const api = kc.makeApiClient(CustomObjectsApi);
+  const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
+  return async (name, status) => {
+    await api.patchClusterCustomObjectStatus(
+      {
+        group: POLICY_GROUP,
+        version: POLICY_VERSION,
+        plural: POLICY_PLURAL,
+        name,
+        body: { status },
+        fieldManager: FIELD_MANAGER,
+      },
+      mergePatch,
+    );
   };
 }

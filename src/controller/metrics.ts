@@ -69,3 +69,43 @@ export function controllerMetrics(registry: Registry): ControllerMetrics {
     eventDropped: () => dropped.inc(),
   };
 }
+
+/** The policy audit's metrics (audit.ts). */
+export interface AuditMetrics {
+  /** Replaces every series: violating VMs by policy and namespace. */
+  violations(counts: Iterable<{ policy: string; namespace: string; count: number }>): void;
+  statusWrite(result: 'ok' | 'error'): void;
+  /** How long judging took: `full` re-judges every VM, `vms` the VMs that changed. */
+  pass(scope: 'full' | 'vms', seconds: number): void;
+}
+
+export function auditMetrics(registry: Registry): AuditMetrics {
+  const registers = [registry];
+  const violations = new Gauge({
+    name: 'kubevirt_net_injector_policy_violations',
+    help: 'Existing VMs that break a NetworkAttachmentPolicy, by policy and namespace (leader only)',
+    labelNames: ['policy', 'namespace'] as const,
+    registers,
+  });
+  const writes = new Counter({
+    name: 'kubevirt_net_injector_policy_status_writes_total',
+    help: 'NetworkAttachmentPolicy status writes by the audit, by result',
+    labelNames: ['result'] as const,
+    registers,
+  });
+  const passes = new Histogram({
+    name: 'kubevirt_net_injector_policy_audit_seconds',
+    help: 'Time to judge VMs against the policies: every VM (full) or the VMs that changed (vms)',
+    labelNames: ['scope'] as const,
+    buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5],
+    registers,
+  });
+  return {
+    violations: (counts) => {
+      violations.reset();
+      for (const { policy, namespace, count } of counts) violations.set({ policy, namespace }, count);
+    },
+    statusWrite: (result) => writes.inc({ result }),
+    pass: (scope, seconds) => passes.observe({ scope }, seconds),
+  };
+}

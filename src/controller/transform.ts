@@ -1,12 +1,12 @@
-// What the caches keep of each object (informer transforms). Reconcile reads only these
-// fields; everything else of a VM or VMI (the whole domain spec, status conditions,
+// What the caches keep of each object (informer transforms). Reconcile and the policy audit
+// (a VM's labels, for policies' vmSelector) read only these fields; everything else of a VM or VMI (the whole domain spec, status conditions,
 // managedFields) would cost memory for nothing: measured at 10,000 VMIs, see
 // docs/controller.md. Services and slices keep everything but managedFields, because an
 // update starts from the cached object.
 import { PREFIX } from '../mutate/annotations.js';
 import type { ObjectMeta, VirtualMachine, VirtualMachineInstance } from './types.js';
 
-function meta(m: ObjectMeta, keepAnnotations: boolean): ObjectMeta {
+function meta(m: ObjectMeta, keep: 'vm' | 'vmi'): ObjectMeta {
   const out: ObjectMeta = {
     name: m.name,
     namespace: m.namespace,
@@ -15,7 +15,8 @@ function meta(m: ObjectMeta, keepAnnotations: boolean): ObjectMeta {
   };
   if (m.creationTimestamp != null) out.creationTimestamp = m.creationTimestamp;
   if (m.deletionTimestamp != null) out.deletionTimestamp = m.deletionTimestamp;
-  if (keepAnnotations && m.annotations) {
+  if (keep === 'vm' && m.labels && Object.keys(m.labels).length > 0) out.labels = m.labels;
+  if (keep === 'vm' && m.annotations) {
     const ours = Object.entries(m.annotations).filter(([k]) => k.startsWith(PREFIX));
     if (ours.length > 0) out.annotations = Object.fromEntries(ours);
   }
@@ -27,7 +28,7 @@ export function slimVm(vm: VirtualMachine): VirtualMachine {
   const out: VirtualMachine = {
     apiVersion: vm.apiVersion,
     kind: vm.kind,
-    metadata: meta(vm.metadata ?? {}, true),
+    metadata: meta(vm.metadata ?? {}, 'vm'),
   };
   const spec: NonNullable<VirtualMachine['spec']> = {};
   if (vm.spec?.running !== undefined) spec.running = vm.spec.running;
@@ -41,7 +42,7 @@ export function slimVmi(vmi: VirtualMachineInstance): VirtualMachineInstance {
   const out: VirtualMachineInstance = {
     apiVersion: vmi.apiVersion,
     kind: vmi.kind,
-    metadata: meta(vmi.metadata ?? {}, false),
+    metadata: meta(vmi.metadata ?? {}, 'vmi'),
   };
   const status = vmi.status;
   if (status) {

@@ -13,10 +13,9 @@ import {
   type NamespaceInfo,
 } from '../policy/settings.js';
 import type { NetworkAttachmentPolicy } from '../policy/types.js';
-import type { Logger } from '../telemetry/logger.js';
 import type { PolicySource, SettingsSource } from '../webhook/settings-source.js';
 import type { BackoffOptions } from './backoff.js';
-import { ResilientInformer, type WatchFn } from './informer.js';
+import { ResilientInformer, type InformerLogger, type WatchFn } from './informer.js';
 
 export const OPT_IN_SELECTOR = 'kubevirt-net-injector.io/inject=enabled';
 
@@ -33,7 +32,8 @@ export interface ClusterStateOptions {
   nads: ListAndWatch<KubernetesObject>;
   watch: WatchFn;
   defaults: InjectDefaults;
-  logger: Logger;
+  /** pino's, or the controller's: only info and warn are used. */
+  logger: InformerLogger;
   backoff?: BackoffOptions;
   /** A watch with no event (bookmarks count) for this long is reopened. */
   silenceMs?: number;

@@ -3,7 +3,7 @@
 import { guestFixCloudConfig, type SecondaryNic } from '../cloudinit/guestfix.js';
 import { gzip, storedGzip } from '../cloudinit/gzip.js';
 import { generateNetworkData, mergeNetworkData, type Nic } from '../cloudinit/networkdata.js';
-import { classify, isOurWrapper, wrapBody, wrapHead } from '../cloudinit/userdata.js';
+import { BOUNDARY, boundaryFor, classify, isOurWrapper, wrapBody, wrapHead } from '../cloudinit/userdata.js';
 import { freeName } from './names.js';
 import { isObj, listAt, Paths, type Named, type Obj } from './vm.js';
 
@@ -139,8 +139,9 @@ function editUserData(source: Obj, ours: string): UserDataEdit {
   const kind = classify(user.bytes);
   if (kind === undefined) return { warning: 'cloud-init: user data left as is: it is binary and not gzip' };
   if (isOurWrapper(user.bytes)) return { keep: true };
-  const body = ours === SHARED_FIX ? SHARED_BODY : wrapBody(ours);
-  const encoded = encodeUserData(wrapHead(user.bytes, kind), body);
+  const boundary = boundaryFor(user.bytes);
+  const body = ours === SHARED_FIX && boundary === BOUNDARY ? SHARED_BODY : wrapBody(ours, boundary);
+  const encoded = encodeUserData(wrapHead(user.bytes, kind, boundary), body);
   return encoded
     ? asEdit(encoded, user.base64)
     : { warning: `cloud-init: user data left as is: with the guest fix it would be ${LIMIT_HINT}` };

@@ -251,7 +251,8 @@ export function evaluate(
         });
       }
     }
-    if (!platform) {
+    // An audit judges a stored VM: nobody is asking, so there is no `use` to check.
+    if (!platform && op !== 'AUDIT') {
       const requiring = applied.filter((p) => p.spec.requireUsePermission);
       const permission = ctx.permissions?.get(text);
       if (requiring.length > 0 && permission !== true) {

@@ -1,11 +1,15 @@
 // For every golden VM that gets network data from us: render it as each guest stack would with
-// `cloud-init devel net-convert`, lay the files our user data writes over the result, and read
-// back what each NIC ends up with. eth1 (secondary): DHCP, no default route, no DNS. eth0: all.
+// `cloud-init devel net-convert` of two cloud-inits (this machine's Debian 12 one, 22.4, and
+// Debian 13's, 25.1, run in its tree with chroot), lay the files our user data writes over the
+// result, and read back what each NIC ends up with, as the stack would pick among the files at
+// every boot. eth1 (secondary): DHCP, no default route, no DNS. eth0: all.
 import assert from 'node:assert/strict';
 import { parse } from 'yaml';
 import { mutate } from '../../src/mutate/index.js';
 import { defaultContext, defaultSettings, goldenCases } from '../support/golden.js';
 import {
+  CLOUDINITS,
+  cloudInitVersion,
   guestData,
   netConvert,
   overlay,
@@ -130,16 +134,37 @@ function eniView(files: Map<string, GuestFile>, nic: Nic): NicView | undefined {
   }
   const eni = files.get('/etc/network/interfaces.d/50-cloud-init')?.content ?? '';
   if (!new RegExp(`^auto ${device}$`, 'm').test(eni)) return undefined;
-  // dhclient's enter hook decides what a lease may change (proven for real in dhclient.test.ts).
+  // ifupdown runs whichever DHCP client the guest has: isc-dhclient (Debian 12), whose enter
+  // hook decides what a lease may change (proven for real in dhclient.test.ts), or dhcpcd
+  // (Debian 13), whose configuration's last block for the device does. Both must hold.
   const hook = [...files].find(([p]) => p.startsWith('/etc/dhcp/dhclient-enter-hooks.d/'))?.[1].content ?? '';
   const hooked =
     (nic.mac !== undefined && hook.includes(`= "${nic.mac}"`)) || hook.includes(`"$interface" = "${device}"`);
+  const dhcpcd = dhcpcdBlock(files.get('/etc/dhcpcd.conf')?.content ?? '', device);
   return {
     dhcp: new RegExp(`^iface ${device} inet dhcp$`, 'm').test(eni),
-    defaultRoute: !(hooked && /unset [^\n]*\bnew_routers\b/.test(hook)),
-    dns: !(hooked && /unset [^\n]*\bnew_domain_name_servers\b/.test(hook)),
-    from: '/etc/network/interfaces.d/50-cloud-init',
+    defaultRoute: !(hooked && /unset [^\n]*\bnew_routers\b/.test(hook) && dhcpcd.includes('nogateway')),
+    dns: !(
+      hooked &&
+      /unset [^\n]*\bnew_domain_name_servers\b/.test(hook) &&
+      dhcpcd.some((l) => /^nooption\b.*\bdomain_name_servers\b/.test(l))
+    ),
+    from: '/etc/network/interfaces.d/50-cloud-init, dhclient hook, /etc/dhcpcd.conf',
   };
+}
+
+/** The option lines of dhcpcd.conf's `interface <device>` blocks (a block runs to the next
+ * `interface` or `ssid` line or the end of the file). */
+function dhcpcdBlock(conf: string, device: string): string[] {
+  const lines: string[] = [];
+  let inside = false;
+  for (const raw of conf.split('\n')) {
+    const line = raw.replace(/#.*/, '').trim();
+    const header = /^(interface|ssid)\s+(\S+)/.exec(line);
+    if (header) inside = header[1] === 'interface' && header[2] === device;
+    else if (inside && line) lines.push(line);
+  }
+  return lines;
 }
 
 const VIEWS: Record<Renderer['renderer'], (f: Map<string, GuestFile>, n: Nic) => NicView | undefined> = {
@@ -161,53 +186,54 @@ function casesWithNetworkData() {
 
 describe('guest network stacks (cloud-init devel net-convert + our user-data files)', function () {
   this.timeout(120000);
-  for (const { name, data } of casesWithNetworkData()) {
-    describe(name, () => {
-      const rendered = new Map<string, Map<string, GuestFile>>();
-      let cloudConfig: Obj = {};
-      before(async () => {
-        cloudConfig = data.userData ? (await probeUserData(data.userData)).cloudConfig : {};
-        const results = await Promise.all(RENDERERS.map((r) => netConvert(data.networkData!, r)));
-        RENDERERS.forEach((r, i) => rendered.set(r.renderer, overlay(results[i]!, cloudConfig)));
+  for (const ci of CLOUDINITS) {
+    describe(`cloud-init of ${ci.name}`, function () {
+      let version = '';
+      before(async function () {
+        version = await cloudInitVersion(ci);
+        console.log(`      cloud-init ${version}`);
       });
-      // A primary described by name (the user's own network data) is looked up by name.
-      const ownPrimary = /enp1s0/.test(data.networkData ?? '');
-      const primary: Nic | undefined = ownPrimary
-        ? { device: 'enp1s0' }
-        : data.primaryMac
-          ? { mac: data.primaryMac, device: 'eth0' }
-          : undefined;
-      const secondary: Nic = { mac: data.secondaryMac, device: 'eth1' };
-
-      for (const r of RENDERERS) {
-        it(`${r.renderer} (${r.distro}): the secondary NIC takes DHCP without default route or DNS`, () => {
-          const view = VIEWS[r.renderer](rendered.get(r.renderer)!, secondary);
-          assert.ok(view, `${r.renderer}: nothing configures ${secondary.mac}`);
-          assert.deepEqual(
-            { dhcp: view.dhcp, defaultRoute: view.defaultRoute, dns: view.dns },
-            {
-              dhcp: true,
-              defaultRoute: false,
-              dns: false,
-            },
-            `from ${view.from}`,
-          );
-        });
-        if (primary) {
-          it(`${r.renderer} (${r.distro}): the primary NIC keeps DHCP, default route and DNS`, () => {
-            const view = VIEWS[r.renderer](rendered.get(r.renderer)!, primary);
-            assert.ok(view, `${r.renderer}: nothing configures the primary NIC`);
-            assert.deepEqual(
-              { dhcp: view.dhcp, defaultRoute: view.defaultRoute, dns: view.dns },
-              {
-                dhcp: true,
-                defaultRoute: true,
-                dns: true,
-              },
-              `from ${view.from}`,
-            );
+      for (const { name, data } of casesWithNetworkData()) {
+        describe(name, () => {
+          const rendered = new Map<string, Map<string, GuestFile>>();
+          let cloudConfig: Obj = {};
+          before(async () => {
+            cloudConfig = data.userData ? (await probeUserData(data.userData)).cloudConfig : {};
+            const results = await Promise.all(RENDERERS.map((r) => netConvert(data.networkData!, r, ci)));
+            RENDERERS.forEach((r, i) => rendered.set(r.renderer, overlay(results[i]!, cloudConfig)));
           });
-        }
+          // A primary described by name (the user's own network data) is looked up by name.
+          const ownPrimary = /enp1s0/.test(data.networkData ?? '');
+          const primary: Nic | undefined = ownPrimary
+            ? { device: 'enp1s0' }
+            : data.primaryMac
+              ? { mac: data.primaryMac, device: 'eth0' }
+              : undefined;
+          const secondary: Nic = { mac: data.secondaryMac, device: 'eth1' };
+
+          for (const r of RENDERERS) {
+            it(`${r.renderer} (${r.distro}): the secondary NIC takes DHCP without default route or DNS`, () => {
+              const view = VIEWS[r.renderer](rendered.get(r.renderer)!, secondary);
+              assert.ok(view, `${r.renderer} (cloud-init ${version}): nothing configures ${secondary.mac}`);
+              assert.deepEqual(
+                { dhcp: view.dhcp, defaultRoute: view.defaultRoute, dns: view.dns },
+                { dhcp: true, defaultRoute: false, dns: false },
+                `cloud-init ${version}, from ${view.from}`,
+              );
+            });
+            if (primary) {
+              it(`${r.renderer} (${r.distro}): the primary NIC keeps DHCP, default route and DNS`, () => {
+                const view = VIEWS[r.renderer](rendered.get(r.renderer)!, primary);
+                assert.ok(view, `${r.renderer} (cloud-init ${version}): nothing configures the primary NIC`);
+                assert.deepEqual(
+                  { dhcp: view.dhcp, defaultRoute: view.defaultRoute, dns: view.dns },
+                  { dhcp: true, defaultRoute: true, dns: true },
+                  `cloud-init ${version}, from ${view.from}`,
+                );
+              });
+            }
+          }
+        });
       }
     });
   }

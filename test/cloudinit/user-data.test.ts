@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { stringify } from 'yaml';
 import { mutate } from '../../src/mutate/index.js';
 import { defaultContext, defaultSettings, goldenCases } from '../support/golden.js';
-import { guestData, probeUserData, schemaCheck } from '../support/guest.js';
+import { CLOUDINITS, guestData, probeUserData, schemaCheck } from '../support/guest.js';
 
 type Obj = Record<string, unknown>;
 
@@ -69,12 +69,19 @@ describe('user data: the user keeps everything, cloud-init sees ours too', funct
         assert.ok(Array.isArray(now['write_files']) && Array.isArray(now['runcmd']));
       });
 
-      it('passes cloud-init schema: our part, and the merged cloud-config', async () => {
-        const now = await probeUserData(after);
-        const ours = now.parts[now.parts.length - 1]!.payload;
-        assert.match(await schemaCheck(ours), /Valid cloud-config/);
-        assert.match(await schemaCheck(`#cloud-config\n${stringify(now.cloudConfig)}`), /Valid cloud-config/);
-      });
+      for (const ci of CLOUDINITS) {
+        it(`passes cloud-init schema of ${ci.name}, no deprecations: our part, and the merged cloud-config`, async () => {
+          const now = await probeUserData(after);
+          const ours = now.parts[now.parts.length - 1]!.payload;
+          const merged = `#cloud-config\n${stringify(now.cloudConfig)}`;
+          for (const text of [ours, merged]) {
+            // 22.4 says "Valid cloud-config", 25.1 "Valid schema"
+            const out = await schemaCheck(text, ci);
+            assert.match(out, /Valid (cloud-config|schema)/, out);
+            assert.doesNotMatch(out, /deprecat/i, out);
+          }
+        });
+      }
     });
   }
 });

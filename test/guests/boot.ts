@@ -1,7 +1,8 @@
-// Boots a Debian 12 guest image (test/guests/build-images.sh) under QEMU with a NoCloud
-// seed and reads back what the guest did: the image's probe service prints addresses,
-// routes, resolver configuration, NIC MACs, cloud-init's status and a marker file on
-// the second serial port, then powers the guest off.
+// Boots a Debian guest image (test/guests/build-images.sh) under QEMU with a NoCloud seed
+// and reads back what the guest did: the image's probe service prints addresses, routes,
+// resolver configuration, NIC MACs, cloud-init's status and a marker file on the second
+// serial port, then powers the guest off. `boots: 2` boots the same disk (qcow2 overlay)
+// again with the same seed and instance-id, as a VM restarted by its user.
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -13,9 +14,15 @@ const run = promisify(execFile);
 
 export const STACKS = ['nm', 'networkd', 'netplan', 'ifupdown'] as const;
 export type Stack = (typeof STACKS)[number];
+/** Debian 12 (cloud-init 22.4) and Debian 13 (cloud-init 25.1). */
+export const SUITES = ['bookworm', 'trixie'] as const;
+export type Suite = (typeof SUITES)[number];
 
 export interface BootOptions {
+  suite: Suite;
   stack: Stack;
+  /** Boots of the same disk, one after the other (default 1). */
+  boots?: number;
   userData: string | Buffer;
   /** NoCloud network-config; without it cloud-init falls back to DHCP on the first NIC */
   networkData?: string | Buffer;
@@ -29,7 +36,7 @@ export interface BootOptions {
   /** Seconds the probe waits after cloud-init is done, for the network stack to settle. */
   settleSeconds?: number;
   memoryMb?: number;
-  /** Folder holding <stack>/{rootfs.raw,vmlinuz,initrd.img}; default $GUEST_CACHE or .cache/guests. */
+  /** Folder holding <suite>/<stack>/{rootfs.raw,vmlinuz,initrd.img}; default $GUEST_CACHE or .cache/guests. */
   imageDir?: string;
 }
 
@@ -52,6 +59,16 @@ export interface GuestRoute extends NextHop {
   raw: string;
 }
 
+export interface NmProfile {
+  id: string;
+  priority: number;
+  interfaceName: string;
+  /** lower case, '' when the profile matches no MAC */
+  mac: string;
+  /** never-default and ignore-auto-dns, IPv4 and IPv6 */
+  guarded: boolean;
+}
+
 export interface GuestBoot {
   addresses: GuestAddress[];
   routes: GuestRoute[];
@@ -62,7 +79,18 @@ export interface GuestBoot {
   resolvectl: string;
   /** interface name -> MAC (lower case) */
   macs: Record<string, string>;
-  marker: { present: boolean; content: string };
+  /** the marker file: present, its content, and whether it is older than this boot */
+  marker: { present: boolean; content: string; beforeThisBoot: boolean };
+  /** how many times the probe ran on this disk, this boot included */
+  probeRuns: number;
+  /** NetworkManager's active profiles: `name:device` lines (empty elsewhere) */
+  nmActive: string;
+  /** NetworkManager's ethernet profiles (empty elsewhere) */
+  nmProfiles: NmProfile[];
+  /** NetworkManager's name servers per link (`nmcli device show` DNS lines; empty elsewhere) */
+  nmDns: string;
+  /** networkd's .network file per link: `link file` lines (empty elsewhere) */
+  networkdFiles: string;
   cloudInitStatus: string;
   /** unit -> `systemctl is-active` */
   services: Record<string, string>;
@@ -77,6 +105,8 @@ export class GuestBootError extends Error {
     readonly serialLog: string,
     /** QEMU's pid (already reaped) */
     readonly pid?: number,
+    /** the boots of this disk that finished before this one failed */
+    readonly earlier: GuestBoot[] = [],
   ) {
     super(`${message}\n--- last lines of the serial console ---\n${tail(serialLog, 40)}`);
     this.name = 'GuestBootError';
@@ -88,10 +118,13 @@ const PROBE_END = '@@probe:end@@';
 const running = new Set<ChildProcess>();
 let exitHookInstalled = false;
 
-/** Boots one guest and returns what its probe read; rejects when it does not finish in time. */
-export async function bootGuest(opts: BootOptions): Promise<GuestBoot> {
+/** Boots one guest (`boots` times, same disk and seed) and returns what its probe read each time;
+ * rejects when a boot does not finish in time. */
+export async function bootGuest(opts: BootOptions): Promise<GuestBoot[]> {
+  const name = `${opts.suite}/${opts.stack}`;
   const images = resolve(
     opts.imageDir ?? process.env.GUEST_CACHE ?? join(process.cwd(), '.cache', 'guests'),
+    opts.suite,
     opts.stack,
   );
   for (const file of ['rootfs.raw', 'vmlinuz', 'initrd.img']) {
@@ -99,7 +132,7 @@ export async function bootGuest(opts: BootOptions): Promise<GuestBoot> {
       throw new Error(`guest image ${join(images, file)} missing: run make guest-images`);
     }
   }
-  const work = await mkdtemp(join(tmpdir(), `guest-${opts.stack}-`));
+  const work = await mkdtemp(join(tmpdir(), `guest-${opts.suite}-${opts.stack}-`));
   try {
     const overlay = join(work, 'overlay.qcow2');
     await run('qemu-img', [
@@ -114,22 +147,27 @@ export async function bootGuest(opts: BootOptions): Promise<GuestBoot> {
       overlay,
     ]);
     const seed = await makeSeed(work, opts);
-    const consoleLog = join(work, 'console.log');
-    const probeLog = join(work, 'probe.log');
-    const started = Date.now();
-    const args = qemuArgs(opts, images, overlay, seed, consoleLog, probeLog);
-    const { outcome, pid } = await runQemu(args, opts.timeoutMs);
-    const serialLog = await readIfExists(consoleLog);
-    const probe = await readIfExists(probeLog);
-    if (outcome !== 'exited') {
-      const message = `${opts.stack} guest did not power off within ${opts.timeoutMs} ms (killed)`;
-      throw new GuestBootError(message, serialLog, pid);
+    const boots: GuestBoot[] = [];
+    for (let n = 1; n <= (opts.boots ?? 1); n++) {
+      const what = n === 1 ? `${name} guest` : `${name} guest (boot ${n})`;
+      const consoleLog = join(work, `console.${n}.log`);
+      const probeLog = join(work, `probe.${n}.log`);
+      const started = Date.now();
+      const args = qemuArgs(opts, images, overlay, seed, consoleLog, probeLog);
+      const { outcome, pid } = await runQemu(args, opts.timeoutMs);
+      const serialLog = await readIfExists(consoleLog);
+      const probe = await readIfExists(probeLog);
+      if (outcome !== 'exited') {
+        const message = `${what} did not power off within ${opts.timeoutMs} ms (killed)`;
+        throw new GuestBootError(message, serialLog, pid, boots);
+      }
+      const sections = parseProbe(probe);
+      if (!sections) {
+        throw new GuestBootError(`${what} powered off without probe output`, serialLog, pid, boots);
+      }
+      boots.push({ ...interpret(sections), serialLog, durationMs: Date.now() - started });
     }
-    const sections = parseProbe(probe);
-    if (!sections) {
-      throw new GuestBootError(`${opts.stack} guest powered off without probe output`, serialLog, pid);
-    }
-    return { ...interpret(sections), serialLog, durationMs: Date.now() - started };
+    return boots;
   } finally {
     if (!process.env.GUEST_KEEP_WORKDIR) await rm(work, { recursive: true, force: true });
   }
@@ -137,7 +175,8 @@ export async function bootGuest(opts: BootOptions): Promise<GuestBoot> {
 
 async function makeSeed(work: string, opts: BootOptions): Promise<string> {
   const dir = join(work, 'seed');
-  const instanceId = `guest-${opts.stack}-${Date.now().toString(36)}`;
+  // one seed for every boot of the disk: the same instance-id, so cloud-init sees a reboot
+  const instanceId = `guest-${opts.suite}-${opts.stack}-${Date.now().toString(36)}`;
   const metaData = opts.metaData ?? `instance-id: ${instanceId}\nlocal-hostname: guest-${opts.stack}\n`;
   await run('mkdir', ['-p', dir]);
   await writeFile(join(dir, 'user-data'), opts.userData);
@@ -302,6 +341,7 @@ export function parseProbe(text: string): Map<string, string> | undefined {
 function interpret(sections: Map<string, string>): Omit<GuestBoot, 'serialLog' | 'durationMs'> {
   const get = (name: string): string => sections.get(name) ?? '';
   const markerLines = get('marker').split('\n');
+  const [markerTime, bootTime] = get('marker-age').split(/\s+/).map(Number);
   return {
     addresses: parseAddresses(get('addr4')),
     routes: parseRoutes(get('route4')),
@@ -316,7 +356,26 @@ function interpret(sections: Map<string, string>): Omit<GuestBoot, 'serialLog' |
         .filter((f): f is [string, string] => f.length === 2)
         .map(([dev, mac]) => [dev, mac.toLowerCase()]),
     ),
-    marker: { present: markerLines[0] === 'present', content: markerLines.slice(1).join('\n') },
+    marker: {
+      present: markerLines[0] === 'present',
+      content: markerLines.slice(1).join('\n'),
+      beforeThisBoot: markerTime !== undefined && bootTime !== undefined && markerTime < bootTime,
+    },
+    probeRuns: Number(get('probe-runs')) || 0,
+    nmActive: get('nm-active'),
+    nmDns: get('nm-dns'),
+    nmProfiles: get('nm-profiles')
+      .split('\n')
+      .map((line) => line.split('|'))
+      .filter((f) => f.length === 8)
+      .map(([id, priority, interfaceName, mac, ...guard]) => ({
+        id: id ?? '',
+        priority: Number(priority),
+        interfaceName: interfaceName ?? '',
+        mac: (mac ?? '').toLowerCase(),
+        guarded: guard.every((v) => v === 'yes'),
+      })),
+    networkdFiles: get('networkd-files'),
     cloudInitStatus: get('cloudinit'),
     services: Object.fromEntries(
       get('stack')

@@ -1,29 +1,40 @@
 #!/usr/bin/env bash
-# Builds the Debian 12 guest images of `make test-guests`, one per network stack:
+# Builds the Debian guest images of `make test-guests`: Debian 12 (bookworm, cloud-init 22.4)
+# and Debian 13 (trixie, cloud-init 25.1), one image per network stack:
 #   nm        NetworkManager                 (cloud-init renderer network-manager)
 #   networkd  systemd-networkd + resolved    (cloud-init renderer networkd)
 #   netplan   netplan.io -> systemd-networkd (cloud-init renderer netplan)
-#   ifupdown  ifupdown + isc-dhcp-client     (cloud-init renderer eni)
-# Output per stack in .cache/guests/<stack>/: rootfs.raw (ext4, no partition table),
-# vmlinuz, initrd.img and a stamp holding the hash of the recipe; a stack whose stamp
-# matches is skipped. All stacks share one base tree and one .deb cache.
-# Usage: test/guests/build-images.sh [stack...]   (default: all four)
+#   ifupdown  ifupdown + its DHCP client     (cloud-init renderer eni): isc-dhcp-client on
+#             bookworm; on trixie dhcpcd-base, which its cloud-init and ifupdown pull in
+# Output per image in .cache/guests/<suite>/<stack>/: rootfs.raw (ext4, no partition
+# table), vmlinuz, initrd.img and a stamp holding the hash of the recipe; an image whose
+# stamp matches is skipped. The stacks of a suite share one base tree; every suite shares
+# one .deb cache. `<suite>/cloudinit-root` is that suite's base tree unpacked: the renderer
+# tests (test/cloudinit) run the suite's cloud-init in it with chroot.
+# Usage: test/guests/build-images.sh [suite/stack | suite/cloudinit-root | suite ...]
+#        (default: every stack of both suites)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 here=test/guests
 cache="${GUEST_CACHE:-$PWD/.cache/guests}"
-suite=bookworm
+all_suites=(bookworm trixie)
 all_stacks=(nm networkd netplan ifupdown)
-stacks=("${@:-${all_stacks[@]}}")
+targets=()
+for arg in "${@:-${all_suites[@]}}"; do
+  case "$arg" in
+    */*) targets+=("$arg") ;;
+    *) for stack in "${all_stacks[@]}"; do targets+=("$arg/$stack"); done ;;
+  esac
+done
 
 base_packages=(systemd-sysv udev kmod linux-image-cloud-amd64 initramfs-tools cloud-init iproute2 procps)
-stack_packages() {
-  case "$1" in
+stack_packages() { # $1: suite, $2: stack
+  case "$2" in
     nm) echo network-manager ;;
     networkd) echo systemd-resolved ;;
     netplan) echo netplan.io systemd-resolved ;;
-    ifupdown) echo ifupdown isc-dhcp-client ;;
-    *) echo "unknown stack: $1 (known: ${all_stacks[*]})" >&2; return 1 ;;
+    ifupdown) if [[ $1 == bookworm ]]; then echo ifupdown isc-dhcp-client; else echo ifupdown dhcpcd-base; fi ;;
+    *) echo "unknown stack: $2 (known: ${all_stacks[*]})" >&2; return 1 ;;
   esac
 }
 stack_renderer() {
@@ -37,7 +48,7 @@ mirror() {
   local uri
   uri=$(cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources 2>/dev/null |
     awk '/^URIs:/ && $2 ~ /\/debian\/?$/ {print $2; exit}
-         /^deb / && $0 ~ / bookworm / {for (i = 2; i <= NF; i++) if ($i ~ /^https?:/ && $i ~ /\/debian\/?$/) {print $i; exit}}')
+         /^deb / {for (i = 2; i <= NF; i++) if ($i ~ /^https?:/ && $i ~ /\/debian\/?$/) {print $i; exit}}')
   echo "${uri:-http://deb.debian.org/debian}"
 }
 
@@ -46,14 +57,14 @@ for tool in debootstrap mkfs.ext4 chroot; do
 done
 ((EUID == 0)) || { echo "build-images.sh needs root (debootstrap, chroot)" >&2; exit 1; }
 
-# The recipe of the base tree is the code that builds it and its package list; a stack's
+# The recipe of a base tree is the code that builds it and its package list; a stack's
 # recipe adds its own code, packages and the files put into the image.
-recipe_hash() { # $1: stack or "base"
+recipe_hash() { # $1: suite, $2: stack or "base"
   {
-    echo "$suite $MIRROR ${base_packages[*]}"
+    echo "$1 $MIRROR ${base_packages[*]}"
     declare -f build_base apt_sources in_chroot
-    if [[ $1 != base ]]; then
-      stack_packages "$1"
+    if [[ $2 != base ]]; then
+      stack_packages "$1" "$2"
       declare -f build_stack configure_stack stack_renderer
       cat "$here"/image/*
     fi
@@ -90,10 +101,10 @@ in_chroot() { # $1: root; rest: command
   return $rc
 }
 
-apt_sources() { # $1: root
+apt_sources() { # $1: root, $2: suite
   cat >"$1/etc/apt/sources.list" <<SRC
-deb $MIRROR $suite main
-deb $MIRROR $suite-updates main
+deb $MIRROR $2 main
+deb $MIRROR $2-updates main
 SRC
   cat >"$1/etc/apt/apt.conf.d/90guest" <<'APT'
 APT::Install-Recommends "false";
@@ -113,22 +124,23 @@ DPKG
   chmod 755 "$1/usr/sbin/policy-rc.d"
 }
 
-build_base() {
-  local hash stamp="$cache/base.stamp" tree="$cache/work/base"
-  hash=$(recipe_hash base)
-  if [[ -f $cache/base.tar && -f $stamp && $(cat "$stamp") == "$hash" ]]; then
-    echo "base: up to date ($hash)"
+build_base() { # $1: suite
+  local suite=$1 hash stamp="$cache/$1/base.stamp" tree="$cache/work/$1-base" log="$cache/work/$1-base"
+  hash=$(recipe_hash "$suite" base)
+  if [[ -f $cache/$suite/base.tar && -f $stamp && $(cat "$stamp") == "$hash" ]]; then
+    echo "$suite base: up to date ($hash)"
     return
   fi
-  echo "base: debootstrap $suite from $MIRROR"
-  rm -rf "$tree" "$cache/base.tar" "$stamp"
+  echo "$suite base: debootstrap from $MIRROR"
+  mkdir -p "$cache/$suite"
+  rm -rf "$tree" "$cache/$suite/base.tar" "$stamp"
   "${NICE[@]}" debootstrap --variant=minbase --cache-dir="$cache/debs" "$suite" "$tree" "$MIRROR" \
-    >"$cache/work/base.debootstrap.log" 2>&1 || { tail -n 30 "$cache/work/base.debootstrap.log" >&2; exit 1; }
-  apt_sources "$tree"
-  echo "base: installing ${base_packages[*]}"
+    >"$log.debootstrap.log" 2>&1 || { tail -n 30 "$log.debootstrap.log" >&2; exit 1; }
+  apt_sources "$tree" "$suite"
+  echo "$suite base: installing ${base_packages[*]}"
   in_chroot "$tree" apt-get update -qq
-  in_chroot "$tree" apt-get install -y -qq "${base_packages[@]}" >"$cache/work/base.apt.log" 2>&1 ||
-    { tail -n 30 "$cache/work/base.apt.log" >&2; exit 1; }
+  in_chroot "$tree" apt-get install -y -qq "${base_packages[@]}" >"$log.apt.log" 2>&1 ||
+    { tail -n 30 "$log.apt.log" >&2; exit 1; }
   # cloud-init's locale module wants LANG=en_US.UTF-8 (Debian's default): generate it
   # here as a Debian cloud image has it, so the guest has nothing to regenerate.
   sed -i 's/^# *\(en_US.UTF-8 UTF-8\)/\1/' "$tree/etc/locale.gen"
@@ -137,9 +149,24 @@ build_base() {
   rm -rf "$tree"/usr/share/doc/* "$tree"/usr/share/man/* "$tree"/usr/share/info/*
   rm -rf "$tree"/var/lib/apt/lists/* "$tree"/var/cache/apt/*.bin "$tree"/var/cache/apt/archives/*.deb
   find "$tree/usr/share/locale" -mindepth 1 -maxdepth 1 ! -name locale.alias -exec rm -rf {} +
-  tar -C "$tree" -cf "$cache/base.tar" --numeric-owner --xattrs .
+  tar -C "$tree" -cf "$cache/$suite/base.tar" --numeric-owner --xattrs .
   rm -rf "$tree"
   echo "$hash" >"$stamp"
+}
+
+# The base tree unpacked, for `chroot <root> cloud-init devel net-convert` (test/cloudinit).
+build_cloudinit_root() { # $1: suite
+  local suite=$1 out="$cache/$1/cloudinit-root" hash
+  hash=$(recipe_hash "$suite" base)
+  if [[ -f $out.stamp && $(cat "$out.stamp") == "$hash" && -x $out/usr/bin/cloud-init ]]; then
+    echo "$suite cloudinit-root: up to date ($hash)"
+    return
+  fi
+  rm -rf "$out" "$out.stamp"
+  mkdir -p "$out"
+  tar -C "$out" -xf "$cache/$suite/base.tar" --numeric-owner --xattrs
+  echo "$hash" >"$out.stamp"
+  echo "$suite cloudinit-root: cloud-init $(chroot "$out" cloud-init --version 2>&1 | awk '{print $NF}')"
 }
 
 configure_stack() { # $1: stack, $2: root
@@ -154,12 +181,21 @@ configure_stack() { # $1: stack, $2: root
   mkdir -p "$root/etc/systemd/system/multi-user.target.wants"
   ln -sf /etc/systemd/system/guest-probe.service "$root/etc/systemd/system/multi-user.target.wants/"
   cat >"$root/etc/cloud/cloud.cfg.d/90-guest-test.cfg" <<CFG
-# test/guests: only the NoCloud seed, and exactly one network stack renders.
+# test/guests: only the NoCloud seed, and exactly one network stack renders. The root is a
+# bare ext4 device without sshd: nothing to grow, no host keys to make (each a warning).
 datasource_list: [NoCloud]
 system_info:
   network:
     renderers: ['$(stack_renderer "$stack")']
+resize_rootfs: false
+growpart: {mode: 'off'}
+ssh_genkeytypes: []
 CFG
+  # A small initramfs: the cloud kernel has ext4 built in, and virtio_pci (built in on
+  # trixie) and virtio_blk are the modules the root needs; under TCG every module unpacked
+  # and probed costs seconds.
+  echo 'MODULES=list' >"$root/etc/initramfs-tools/conf.d/90-guest.conf"
+  printf 'virtio_pci\nvirtio_blk\n' >>"$root/etc/initramfs-tools/modules"
   local unit
   mask() { for unit; do ln -sf /dev/null "$root/etc/systemd/system/$unit"; done; }
   enable() { # $1: unit, $2: target
@@ -191,24 +227,26 @@ CFG
   rm -rf "$root"/var/lib/apt/lists/* "$root"/var/cache/apt/*.bin "$root"/var/log/*.log
 }
 
-build_stack() { # $1: stack
-  local stack=$1 hash out="$cache/$1" root="$cache/work/$1"
-  hash=$(recipe_hash "$stack")
+build_stack() { # $1: suite, $2: stack
+  local suite=$1 stack=$2 hash out="$cache/$1/$2" root="$cache/work/$1-$2"
+  hash=$(recipe_hash "$suite" "$stack")
   if [[ -f $out/stamp && $(cat "$out/stamp") == "$hash" && -f $out/rootfs.raw ]]; then
-    echo "$stack: up to date ($hash)"
+    echo "$suite/$stack: up to date ($hash)"
     return
   fi
   local start=$SECONDS
   rm -rf "$root" "$out"
   mkdir -p "$root" "$out"
-  tar -C "$root" -xf "$cache/base.tar" --numeric-owner --xattrs
+  tar -C "$root" -xf "$cache/$suite/base.tar" --numeric-owner --xattrs
   local pkgs
-  read -ra pkgs <<<"$(stack_packages "$stack")"
-  echo "$stack: installing ${pkgs[*]}"
+  read -ra pkgs <<<"$(stack_packages "$suite" "$stack")"
+  echo "$suite/$stack: installing ${pkgs[*]}"
   in_chroot "$root" apt-get update -qq
-  in_chroot "$root" apt-get install -y -qq "${pkgs[@]}" >"$cache/work/$stack.apt.log" 2>&1 ||
-    { tail -n 30 "$cache/work/$stack.apt.log" >&2; exit 1; }
+  in_chroot "$root" apt-get install -y -qq "${pkgs[@]}" >"$root.apt.log" 2>&1 ||
+    { tail -n 30 "$root.apt.log" >&2; exit 1; }
   configure_stack "$stack" "$root"
+  in_chroot "$root" update-initramfs -u -k all >"$root.initramfs.log" 2>&1 ||
+    { tail -n 30 "$root.initramfs.log" >&2; exit 1; }
   cp -L "$root/vmlinuz" "$out/vmlinuz" 2>/dev/null || cp "$(ls "$root"/boot/vmlinuz-* | tail -n1)" "$out/vmlinuz"
   cp -L "$root/initrd.img" "$out/initrd.img" 2>/dev/null || cp "$(ls "$root"/boot/initrd.img-* | tail -n1)" "$out/initrd.img"
   rm -f "$root"/boot/*-*   # the host boots the copies above; keeps the image small
@@ -217,10 +255,14 @@ build_stack() { # $1: stack
   "${NICE[@]}" mkfs.ext4 -q -F -L guest-root -d "$root" "$out/rootfs.raw" "${size_mb}M"
   rm -rf "$root"
   echo "$hash" >"$out/stamp"
-  echo "$stack: built ${size_mb} MB image in $((SECONDS - start)) s"
+  echo "$suite/$stack: built ${size_mb} MB image in $((SECONDS - start)) s"
 }
 
 start=$SECONDS
-build_base
-for stack in "${stacks[@]}"; do build_stack "$stack"; done
+for target in "${targets[@]}"; do
+  suite=${target%%/*} what=${target#*/}
+  [[ " ${all_suites[*]} " == *" $suite "* ]] || { echo "unknown suite: $suite (known: ${all_suites[*]})" >&2; exit 1; }
+  build_base "$suite"
+  if [[ $what == cloudinit-root ]]; then build_cloudinit_root "$suite"; else build_stack "$suite" "$what"; fi
+done
 echo "guest images ready in $cache ($((SECONDS - start)) s)"

@@ -43,7 +43,8 @@ export function handwrittenCloudInit(
     '[connection]',
     'id=injector-eth1',
     'type=ethernet',
-    'autoconnect-priority=100',
+    // NetworkManager's maximum: cloud-init 23.2+ renders its own profile for the NIC at 120
+    'autoconnect-priority=999',
     '[ethernet]',
     `mac-address=${secondary.toUpperCase()}`,
     '[ipv4]',
@@ -53,6 +54,8 @@ export function handwrittenCloudInit(
     '[ipv6]',
     'method=ignore',
   ];
+  // Debian 13's ifupdown runs dhcpcd, not dhclient
+  const dhcpcd = ['interface eth1', 'nogateway', 'nooption domain_name_servers, domain_name, domain_search'];
   const hook = [
     '# secondary NIC: address only, never the default route or DNS',
     'case "$reason" in BOUND|RENEW|REBIND|REBOOT|TIMEOUT)',
@@ -80,6 +83,10 @@ export function handwrittenCloudInit(
     "    permissions: '0644'",
     '    content: |',
     indent(hook, '      '),
+    '  - path: /etc/dhcpcd.conf',
+    '    append: true',
+    '    content: |',
+    indent(dhcpcd, '      '),
     'runcmd:',
     '  - |',
     indent(fix, '    '),

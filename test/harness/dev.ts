@@ -20,7 +20,7 @@ import { repoRoot } from './paths.js';
 import { alive, ProcessGroup, stopRecorded } from './process.js';
 import { httpsGet, waitFor } from './wait.js';
 import { cliPath, startWebhookProcess, webhookHealthy } from './webhook.js';
-import { registerWebhook } from './webhook-config.js';
+import { registerValidatingWebhook, registerWebhook } from './webhook-config.js';
 
 // DEV_DIR moves the state folder (the integration test of dev-up uses a temp folder).
 const DEV = process.env.DEV_DIR || join(repoRoot(), '.dev');
@@ -112,7 +112,7 @@ async function ensureWebhook(
   await stopRecordedOne(APPS_DIR, 'webhook');
   let url: string;
   try {
-    // As deployed: one review worker thread, namespace settings copied to it as they change.
+    // As deployed: in cluster mode (namespaces, policies and NADs from informers).
     ({ url } = await startWebhookProcess({
       ca: ca(),
       processes: apps,
@@ -124,7 +124,8 @@ async function ensureWebhook(
     return undefined;
   }
   await registerWebhook(kc, { url, caPem: ca().pem });
-  say(`webhook serving at ${url} (network ${network}), MutatingWebhookConfiguration registered`);
+  await registerValidatingWebhook(kc, url.replace(/\/mutate$/, '/validate'), ca().pem);
+  say(`webhook serving at ${url} (network ${network}), mutating and validating configurations registered`);
   return url;
 }
 

@@ -10,6 +10,7 @@ export { createCA, issue, type CertFiles, type CertificateAuthority } from './ce
 export { installCrds, readCrd, CRD_FILES } from './crds.js';
 export { ProcessGroup, stopRecorded, alive, type ManagedProcess } from './process.js';
 export { freePort } from './ports.js';
+export { startBalancer, type Balancer } from './balancer.js';
 export { waitFor, httpsGet } from './wait.js';
 export { controlPlaneDir, crdPath, binaryPath, repoRoot } from './paths.js';
 export {

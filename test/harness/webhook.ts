@@ -20,6 +20,8 @@ export interface WebhookProcessOptions {
   kubeconfigPath?: string;
   /** Process name in the group (default "webhook"). */
   name?: string;
+  /** Listen here (default: a free port); a replica restarted on its port keeps its URL. */
+  port?: number;
   extraArgs?: string[];
 }
 
@@ -27,6 +29,8 @@ export interface WebhookProcess {
   /** https://127.0.0.1:PORT/mutate */
   url: string;
   port: number;
+  /** The serving certificate and key files the process reads (and reloads when they change). */
+  serving: { cert: string; key: string };
   process: ManagedProcess;
   stop(): Promise<void>;
 }
@@ -54,7 +58,7 @@ export async function startWebhookProcess(opts: WebhookProcessOptions): Promise<
     usage: 'server',
     ipSans: ['127.0.0.1'],
   });
-  const port = await freePort();
+  const port = opts.port ?? (await freePort());
   const url = `https://127.0.0.1:${port}/mutate`;
   const args = [
     cli,
@@ -89,5 +93,11 @@ export async function startWebhookProcess(opts: WebhookProcessOptions): Promise<
     await proc.stop();
     throw err;
   }
-  return { url, port, process: proc, stop: () => proc.stop() };
+  return {
+    url,
+    port,
+    serving: { cert: serving.cert, key: serving.key },
+    process: proc,
+    stop: () => proc.stop(),
+  };
 }

@@ -62,7 +62,7 @@ describe('make dev-up / dev-down', function () {
     assert.equal(env.KUBECONFIG, join(devDir, 'kubeconfig'));
     assert.match(env.WEBHOOK_URL ?? '', /^https:\/\/127\.0\.0\.1:\d+\/mutate$/);
     assert.match(env.DNS_ADDR ?? '', /^127\.0\.0\.1:\d+$/);
-    assert.match(stdout, /MutatingWebhookConfiguration registered/);
+    assert.match(stdout, /mutating and validating configurations registered/);
 
     pids = recordedPids(devDir);
     assert.ok(

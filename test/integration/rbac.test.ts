@@ -4,12 +4,14 @@
 // (TokenRequest), never the admin's:
 //   - sufficient: the controller publishes, updates and removes Services, EndpointSlices (and,
 //     with the component, Endpoints), meets objects it does not own (a 409, a read back, an
-//     Event), holds its Lease; the webhook's Namespace, policy and NAD caches sync, a VM is
-//     injected and a policy's use check is asked (a SubjectAccessReview). The apiserver's audit
-//     log shows not one request of theirs refused;
+//     Event), holds its Lease, and audits a NetworkAttachmentPolicy (its Namespace, policy and
+//     NAD informers, the policy's status, a PolicyViolation Event); the webhook's Namespace,
+//     policy and NAD caches sync, a VM is injected and a policy's use check is asked (a
+//     SubjectAccessReview). The apiserver's audit log shows not one request of theirs refused;
 //   - minimal: every verb on every resource the roles grant appears in that audit log as an
 //     allowed request, so no grant goes unused;
-//   - refused: with the same tokens, reading Secrets and writing VMs answer 403.
+//   - refused: with the same tokens, reading Secrets and writing VMs answer 403; the controller
+//     may not change a policy's spec or a NAD, the webhook may not write a policy's status.
 import assert from 'node:assert/strict';
 import { request } from 'node:https';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -68,6 +70,12 @@ import { createNamespace, virtualMachine, VM } from './kube.js';
 import { controlPlane } from './setup.js';
 
 const PROBE_AGENT = 'kni-rbac-probe';
+const POLICY = {
+  group: 'kubevirt-net-injector.io',
+  version: 'v1alpha1',
+  plural: 'networkattachmentpolicies',
+};
+const POLICY_PATH = '/apis/kubevirt-net-injector.io/v1alpha1/networkattachmentpolicies';
 const user = (sa: string) => `system:serviceaccount:${INSTALL_NAMESPACE}:${sa}`;
 
 const ADDRESSES: Record<string, string[]> = {
@@ -204,6 +212,9 @@ describe('RBAC as shipped, under the ServiceAccounts’ own tokens', function ()
 
   after(async () => {
     await stopController();
+    await custom()
+      .deleteClusterCustomObject({ ...POLICY, name: `rbac-${ns}` })
+      .catch(() => undefined);
     await sim?.stop();
     await hook?.stop();
     await admin
@@ -279,6 +290,36 @@ describe('RBAC as shipped, under the ServiceAccounts’ own tokens', function ()
       !(await readOr404(() => discovery().readNamespacedEndpointSlice({ namespace: ns, name: 'pub-ipv4' })))
         ? true
         : undefined,
+    );
+    await stopController();
+  });
+
+  it('the controller audits a policy as its ServiceAccount: status written, the VM warned', async () => {
+    // The seed VMs here were injected with ovs-net-br1, which no NAD backs: each one violates.
+    await custom().createClusterCustomObject({
+      ...POLICY,
+      body: {
+        apiVersion: 'kubevirt-net-injector.io/v1alpha1',
+        kind: 'NetworkAttachmentPolicy',
+        metadata: { name: `rbac-${ns}` },
+        spec: {
+          namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': ns } },
+          allowedNetworks: { names: [`${ns}/*`] },
+          mode: 'Audit',
+        },
+      },
+    });
+    await createVm('audited', {});
+    await startAs(false);
+    const status = await waitFor('the policy status written by the controller', async () => {
+      const p = (await custom().getClusterCustomObject({ ...POLICY, name: `rbac-${ns}` })) as {
+        status?: { violations?: number; violatingVMs?: { name: string }[] };
+      };
+      return p.status?.violatingVMs?.some((v) => v.name === 'audited') ? p.status : undefined;
+    });
+    assert.ok((status.violations ?? 0) >= 1);
+    await waitFor('PolicyViolation event for audited', async () =>
+      (await eventReasons('audited')).includes('PolicyViolation') ? true : undefined,
     );
     await stopController();
   });
@@ -427,8 +468,18 @@ describe('RBAC as shipped, under the ServiceAccounts’ own tokens', function ()
       assert.equal(await asToken(cp, t, 'PATCH', `${vms}/slc`, { metadata: { labels: { x: 'y' } } }), 403);
       assert.equal(await asToken(cp, t, 'DELETE', `${vms}/slc`), 403, 'delete a VM');
     }
+    // Policies and NADs: the controller reads them and writes a policy's status, nothing more.
+    const ct = controllerCreds.token;
+    const policy = `${POLICY_PATH}/rbac-${ns}`;
+    const nad = `/apis/k8s.cni.cncf.io/v1/namespaces/${ns}/network-attachment-definitions/x`;
+    assert.equal(await asToken(cp, ct, 'PATCH', policy, { spec: { mode: 'Enforce' } }), 403, 'patch a spec');
+    assert.equal(await asToken(cp, ct, 'DELETE', policy), 403, 'delete a policy');
+    assert.equal(await asToken(cp, ct, 'POST', POLICY_PATH, { metadata: { name: 'x' } }), 403);
+    assert.equal(await asToken(cp, ct, 'PUT', `${policy}/status`, {}), 403, 'replace a status');
+    assert.equal(await asToken(cp, ct, 'DELETE', nad), 403, 'delete a NAD');
     // The webhook reads Namespaces, policies and NADs only: not even VMs.
     const wt = webhookCreds.token;
+    assert.equal(await asToken(cp, wt, 'PATCH', `${policy}/status`, { status: {} }), 403, 'webhook: status');
     assert.equal(await asToken(cp, wt, 'GET', `/apis/kubevirt.io/v1/namespaces/${ns}/virtualmachines`), 403);
     assert.equal(await asToken(cp, wt, 'GET', `/api/v1/namespaces/${ns}/services`), 403);
   });

@@ -403,7 +403,11 @@ describe('webhook through the real kube-apiserver', function () {
       );
       const userData = userDataText(stored);
       assert.equal(userDataText(once.vm as unknown as Vm), userData);
-      assert.equal(userData.match(/kubevirt-net-injector: eth1/g)?.length, 1, 'our cloud-config part once');
+      assert.equal(
+        userData.match(/filename="kubevirt-net-injector\.cfg"/g)?.length,
+        1,
+        'our cloud-config part once',
+      );
       assert.equal(userData.match(/multipart\/mixed/g)?.length, 1, 'wrapped once');
       assert.equal(userData.match(/mongodb-user-data-ran/g)?.length, 1, "the user's part once");
       const want = clone(once.vm) as unknown as Vm;

@@ -1,9 +1,9 @@
 // Guest-side helpers: pull the cloud-init data out of a mutated VM, and run cloud-init's own
 // tools on it (the Debian package's `cloud-init` command and its Python library).
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, relative } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { gunzipSync } from 'node:zlib';
 
@@ -87,13 +87,14 @@ export async function probeUserData(bytes: Buffer): Promise<ProbeResult> {
   }
 }
 
-/** `cloud-init schema -c`: resolves with its output when valid, rejects with it when not. */
-export async function schemaCheck(cloudConfig: string): Promise<string> {
-  const dir = mkdtempSync(join(tmpdir(), 'kni-schema-'));
+/** `cloud-init schema -c` of that cloud-init: resolves with its output when valid, rejects with it when not. */
+export async function schemaCheck(cloudConfig: string, ci: CloudInit = CLOUDINITS[0]!): Promise<string> {
+  const dir = mkdtempSync(join(ci.root === undefined ? tmpdir() : join(ci.root, 'tmp'), 'kni-schema-'));
   try {
     const file = join(dir, 'cloud-config.yaml');
     writeFileSync(file, cloudConfig);
-    const { stdout, stderr } = await run('cloud-init', ['schema', '-c', file]);
+    const seen = ci.root === undefined ? file : `/${relative(ci.root, file)}`;
+    const { stdout, stderr } = await run(...inRoot(ci, 'cloud-init', ['schema', '-c', seen]));
     return stdout + stderr;
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -118,26 +119,68 @@ export interface GuestFile {
   mode?: string;
 }
 
+/** A cloud-init to render with: this machine's (Debian 12: 22.4), or the one in a Debian tree
+ * that `chroot` runs (test/guests/build-images.sh <suite>/cloudinit-root). */
+export interface CloudInit {
+  name: string;
+  /** the tree to chroot into; undefined: this machine's */
+  root?: string;
+}
+
+export const CLOUDINITS: CloudInit[] = [
+  { name: 'Debian 12 (this machine)' },
+  {
+    name: 'Debian 13',
+    root: resolve(
+      process.env.GUEST_CACHE ?? join(process.cwd(), '.cache', 'guests'),
+      'trixie',
+      'cloudinit-root',
+    ),
+  },
+];
+
+/** `cloud-init --version` of that cloud-init; rejects when its tree has not been built. */
+export async function cloudInitVersion(ci: CloudInit): Promise<string> {
+  if (ci.root !== undefined && !existsSync(join(ci.root, 'usr/bin/cloud-init'))) {
+    throw new Error(`${ci.root} missing: run make cloudinit-roots (root, debootstrap)`);
+  }
+  const { stdout, stderr } = await run(...inRoot(ci, 'cloud-init', ['--version']));
+  return (stdout + stderr).trim().split(/\s+/).pop() ?? '';
+}
+
+function inRoot(ci: CloudInit, command: string, args: string[]): [string, string[]] {
+  return ci.root === undefined ? [command, args] : ['chroot', [ci.root, command, ...args]];
+}
+
 /** Files rendered by `cloud-init devel net-convert`, keyed by absolute guest path. */
-export async function netConvert(networkData: string, r: Renderer): Promise<Map<string, GuestFile>> {
-  const dir = mkdtempSync(join(tmpdir(), `kni-net-${r.renderer}-`));
+export async function netConvert(
+  networkData: string,
+  r: Renderer,
+  ci: CloudInit = CLOUDINITS[0]!,
+): Promise<Map<string, GuestFile>> {
+  // inside the tree when chrooted: the paths cloud-init sees are under its /tmp
+  const base = ci.root === undefined ? tmpdir() : join(ci.root, 'tmp');
+  const dir = mkdtempSync(join(base, `kni-net-${r.renderer}-`));
+  const seen = (path: string): string => (ci.root === undefined ? path : `/${relative(ci.root, path)}`);
   try {
     writeFileSync(join(dir, 'network-config.yaml'), networkData);
     const out = join(dir, 'out');
-    await run('cloud-init', [
-      'devel',
-      'net-convert',
-      '-p',
-      join(dir, 'network-config.yaml'),
-      '-k',
-      'yaml',
-      '-D',
-      r.distro,
-      '-O',
-      r.renderer,
-      '-d',
-      out,
-    ]);
+    await run(
+      ...inRoot(ci, 'cloud-init', [
+        'devel',
+        'net-convert',
+        '-p',
+        seen(join(dir, 'network-config.yaml')),
+        '-k',
+        'yaml',
+        '-D',
+        r.distro,
+        '-O',
+        r.renderer,
+        '-d',
+        seen(out),
+      ]),
+    );
     const files = new Map<string, GuestFile>();
     const walk = (d: string): void => {
       for (const entry of readdirSync(d)) {
@@ -157,8 +200,10 @@ export async function netConvert(networkData: string, r: Renderer): Promise<Map<
 export function overlay(rendered: Map<string, GuestFile>, cloudConfig: Obj): Map<string, GuestFile> {
   const result = new Map(rendered);
   for (const f of (cloudConfig['write_files'] as Obj[] | undefined) ?? []) {
-    result.set(String(f['path']), {
-      content: String(f['content'] ?? ''),
+    const path = String(f['path']);
+    const before = f['append'] === true ? (result.get(path)?.content ?? '') : '';
+    result.set(path, {
+      content: before + String(f['content'] ?? ''),
       ...(f['permissions'] ? { mode: String(f['permissions']) } : {}),
     });
   }

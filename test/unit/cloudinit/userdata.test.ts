@@ -49,6 +49,17 @@ describe('wrapping user data', () => {
     assert.ok(wrapped.includes(gz.toString('base64')));
   });
 
+  it('picks another boundary when the original holds ours, so the parts split where they should', () => {
+    const original = Buffer.from(`#!/bin/sh\necho '--${BOUNDARY}'\necho '--==kubevirt-net-injector-2=='\n`);
+    const text = wrapUserData(original, 'script', ours);
+    assert.ok(text.startsWith('Content-Type: multipart/mixed; boundary="==kubevirt-net-injector-3=="'));
+    const parts = text.split('\n--==kubevirt-net-injector-3==');
+    assert.equal(parts.length, 4, 'preamble, the original part, our part, the closing --');
+    assert.equal(parts[3], '--\n');
+    assert.ok(parts[1]!.endsWith(`\n\n${original.toString()}`), 'the original, whole, in its own part');
+    assert.ok(isOurWrapper(Buffer.from(text)), 'still recognised as ours');
+  });
+
   it('recognises its own wrapper, plain or gzipped', () => {
     const w = wrapUserData(Buffer.from('#!/bin/sh\n'), 'script', ours);
     assert.ok(isOurWrapper(Buffer.from(w)));

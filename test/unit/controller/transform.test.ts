@@ -31,7 +31,7 @@ describe('controller/transform: what the caches keep', () => {
     },
   };
 
-  it('a slim VM keeps identity, our annotations, run state and networks only', () => {
+  it('a slim VM keeps identity, labels, our annotations, run state and networks only', () => {
     assert.deepEqual(slimVm(vm), {
       apiVersion: 'kubevirt.io/v1',
       kind: 'VirtualMachine',
@@ -41,6 +41,7 @@ describe('controller/transform: what the caches keep', () => {
         uid: 'u1',
         resourceVersion: '7',
         creationTimestamp: '2026-11-26T00:00:00Z',
+        labels: { app: 'db' },
         annotations: {
           'kubevirt-net-injector.io/service-name': 'mongo',
           'kubevirt-net-injector.io/service-ports': 'mongo:27017',

@@ -277,6 +277,17 @@ describe('policy: evaluation', () => {
     assert.match(unknown.findings[0]!.message, /could not check/);
   });
 
+  it('the audit judges a stored VM without a requester: no use check, the other rules hold', () => {
+    const p = policy('perm', { requireUsePermission: true, allowedNetworks: { names: ['tenant-a/*'] } });
+    const v = vm(['br-a', 'infra/shared']);
+    assert.deepEqual(rules(judge('AUDIT', v, [p])), ['perm:NotAllowed']);
+    assert.deepEqual(rules(judge('CREATE', v, [p])), [
+      'perm:NoUsePermission',
+      'perm:NotAllowed',
+      'perm:NoUsePermission',
+    ]);
+  });
+
   it('the platform network needs no listing; a policy allows its own injected network', () => {
     const injects = policy('injects', {
       inject: { network: 'infra/mgmt' },
