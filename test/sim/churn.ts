@@ -135,7 +135,8 @@ export class Churn {
     const picked = this.idle(true).slice(0, n);
     const results = await Promise.allSettled(picked.map((i) => this.apply('address', i)));
     if (process.env.FAULT_DEBUG)
-      for (const r of results) if (r.status === 'rejected') console.log('burst:', String(r.reason).slice(0, 200));
+      for (const r of results)
+        if (r.status === 'rejected') console.log('burst:', String(r.reason).slice(0, 200));
     return results.filter((r) => r.status === 'fulfilled').length;
   }
 
