@@ -81,7 +81,11 @@ export async function startFaultRig(
   await kc.makeApiClient(CoreV1Api).createNamespace({ body: { metadata: { name: namespace } } });
   // The simulator asks the churn for addresses; the churn drives the simulator.
   const holder: { churn?: Churn } = {};
-  const sim = new KubeVirtSimulator(kc, { namespace, addressFor: () => holder.churn!.addressFor() });
+  const sim = new KubeVirtSimulator(kc, {
+    namespace,
+    addressFor: () => holder.churn!.addressFor(),
+    workers: 4,
+  });
   const churn = (holder.churn = new Churn(kc, sim, { ...opts, namespace }));
   await sim.start();
   await churn.populate();

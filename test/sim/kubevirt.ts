@@ -22,6 +22,8 @@ export interface SimulatorOptions {
   namespace?: string;
   /** Addresses for a VM's secondary networks when its VMI starts (undefined: none yet, as before DHCP). */
   addressFor?: (vm: VirtualMachine, networkName: string) => string[] | undefined;
+  /** VMs synced at once (default 1); the queue never hands out one key twice at a time. */
+  workers?: number;
 }
 
 interface DomainInterface {
@@ -54,7 +56,7 @@ export class KubeVirtSimulator {
   private readonly informer: ResilientInformer<KubernetesObject>;
   private readonly queue = new WorkQueue({ backoff: { baseMs: 50, capMs: 2000, jitter: 0.2 } });
   private running = false;
-  private loop: Promise<void> | undefined;
+  private loop: Promise<unknown> | undefined;
   private podIp = 10;
 
   constructor(
@@ -87,7 +89,7 @@ export class KubeVirtSimulator {
     this.running = true;
     await this.informer.start();
     await this.informer.synced;
-    this.loop = this.work();
+    this.loop = Promise.all(Array.from({ length: this.options.workers ?? 1 }, () => this.work()));
   }
 
   async stop(): Promise<void> {
