@@ -4,3 +4,7 @@
 
 bench-controller: build ## controller: VMI address -> EndpointSlice / DNS latency, 1,000 and 10,000 VMIs converge time and RSS
 	node dist/bench/controller/run.js $(BENCH_ARGS)
+
+.PHONY: bench-soak-controller
+bench-soak-controller: controlplane build ## controller as its own process, 100,000 VMI address changes: RSS, p99 drift, handles
+	node dist/bench/soak/controller.js
