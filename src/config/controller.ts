@@ -42,6 +42,8 @@ flags:
   --resync DURATION         queue every object again this often (default 5m)
   --watch-silence DURATION  reopen a watch silent this long (default 5m)
   --relist DURATION         full relist this often, 0 = never (default 30m)
+  --request-timeout DURATION  abandon an API request after this long; a watch, if no
+                            response headers came by then (default 30s)
   --leader-elect            run leader election; only the leader writes
   --lease-namespace NS      namespace of the Lease (default: env POD_NAMESPACE or default)
   --lease-name NAME         (default kubevirt-net-injector-controller)
@@ -89,6 +91,7 @@ export function parseControllerArgs(
         resync: { type: 'string' },
         'watch-silence': { type: 'string' },
         relist: { type: 'string' },
+        'request-timeout': { type: 'string' },
         'leader-elect': { type: 'boolean' },
         'lease-namespace': { type: 'string' },
         'lease-name': { type: 'string' },
@@ -124,6 +127,8 @@ export function parseControllerArgs(
   const relistMs = parseDuration(values.relist ?? '30m', '--relist');
   if (resyncMs < 1000) throw new ControllerConfigError('--resync must be at least 1s');
   if (watchSilenceMs < 2000) throw new ControllerConfigError('--watch-silence must be at least 2s');
+  const requestTimeoutMs = parseDuration(values['request-timeout'] ?? '30s', '--request-timeout');
+  if (requestTimeoutMs < 1000) throw new ControllerConfigError('--request-timeout must be at least 1s');
   const leaseNamespace = values['lease-namespace'] ?? env.POD_NAMESPACE ?? 'default';
   const leaseName = values['lease-name'] ?? 'kubevirt-net-injector-controller';
   for (const [flag, v] of [
@@ -142,6 +147,7 @@ export function parseControllerArgs(
     resyncMs,
     watchSilenceMs,
     relistMs,
+    requestTimeoutMs,
     leaderElection: {
       enabled: values['leader-elect'] ?? false,
       namespace: leaseNamespace,

@@ -32,6 +32,8 @@ export interface ControllerSettings {
   watchSilenceMs: number;
   /** Full relist this often. */
   relistMs: number;
+  /** No API request waits longer than this (default 30 s); watches: until the headers. */
+  requestTimeoutMs?: number;
   leaderElection: {
     enabled: boolean;
     namespace: string;
@@ -64,7 +66,7 @@ const nameOf = (o: KubernetesObject) => ({ ns: o.metadata?.namespace ?? '', name
 
 export async function startController(deps: ControllerDeps): Promise<RunningController> {
   const { logger, settings } = deps;
-  const kc = withSharedAgents(deps.kubeConfig);
+  const kc = withSharedAgents(deps.kubeConfig, 16, settings.requestTimeoutMs);
   const metrics = controllerMetrics(deps.registry);
   const asVm = (o: KubernetesObject) => slimVm(o as VirtualMachine) as unknown as KubernetesObject;
   const asVmi = (o: KubernetesObject) => slimVmi(o as VirtualMachineInstance) as unknown as KubernetesObject;

@@ -60,6 +60,14 @@ export interface ControlPlane {
   stop(): Promise<void>;
   /** Stops kube-apiserver and starts it again on the same port and storage; resolves once ready. */
   restartApiserver(): Promise<void>;
+  /** Stops kube-apiserver (SIGKILL with `kill`, a crash; else SIGTERM) and leaves it down. */
+  stopApiserver(opts?: { kill?: boolean }): Promise<void>;
+  /** Starts kube-apiserver again on the same port and storage; resolves once /readyz answers 200. */
+  startApiserver(): Promise<void>;
+  /** Stops etcd (SIGKILL with `kill`) and leaves it down; kube-apiserver keeps running. */
+  stopEtcd(opts?: { kill?: boolean }): Promise<void>;
+  /** Starts etcd again on the same ports and data folder; resolves once it reports healthy. */
+  startEtcd(): Promise<void>;
 }
 
 const READY_TIMEOUT_MS = 90_000;
@@ -71,8 +79,12 @@ function failIfExited(group: ProcessGroup, proc: ManagedProcess): () => string |
   };
 }
 
-async function startEtcd(group: ProcessGroup, dataDir: string): Promise<string> {
-  const [client, peer] = [await freePort(), await freePort()];
+async function startEtcd(
+  group: ProcessGroup,
+  dataDir: string,
+  ports: { client: number; peer: number },
+): Promise<string> {
+  const { client, peer } = ports;
   const clientUrl = `http://127.0.0.1:${client}`;
   const peerUrl = `http://127.0.0.1:${peer}`;
   const etcd = group.spawn('etcd', binaryPath('etcd'), [
@@ -98,6 +110,11 @@ async function startEtcd(group: ProcessGroup, dataDir: string): Promise<string> 
   return clientUrl;
 }
 
+async function stopMember(group: ProcessGroup, name: string, kill = false): Promise<void> {
+  const proc = group.get(name);
+  if (proc) await (kill ? proc.kill() : proc.stop());
+}
+
 export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise<ControlPlane> {
   const log = opts.log ?? (() => {});
   const stateDir = opts.stateDir ?? mkdtempSync(join(tmpdir(), 'kni-controlplane-'));
@@ -119,7 +136,8 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
     });
     const sa = serviceAccountKeys(ca.dir);
 
-    const etcdUrl = await startEtcd(group, join(stateDir, 'etcd'));
+    const etcdPorts = { client: await freePort(), peer: await freePort() };
+    const etcdUrl = await startEtcd(group, join(stateDir, 'etcd'), etcdPorts);
     log(`etcd serving on ${etcdUrl}`);
 
     const port = await freePort();
@@ -230,6 +248,12 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
       restartApiserver: async () => {
         await group.get('kube-apiserver')?.stop();
         await startApiserver();
+      },
+      stopApiserver: (stopOpts = {}) => stopMember(group, 'kube-apiserver', stopOpts.kill),
+      startApiserver,
+      stopEtcd: (stopOpts = {}) => stopMember(group, 'etcd', stopOpts.kill),
+      startEtcd: async () => {
+        await startEtcd(group, join(stateDir, 'etcd'), etcdPorts);
       },
     };
   } catch (err) {

@@ -27,6 +27,8 @@ export interface ManagedProcess {
   exitCode(): number | null | undefined;
   /** SIGTERM to the whole group, SIGKILL after `graceMs`; resolves when it has exited. */
   stop(graceMs?: number): Promise<void>;
+  /** SIGKILL to the whole group at once (a crash, for fault tests); resolves when it has exited. */
+  kill(): Promise<void>;
 }
 
 export interface SpawnOptions {
@@ -145,6 +147,11 @@ export class ProcessGroup {
           killGroupSync(pid, 'SIGKILL');
           await exited;
         }
+      },
+      kill: async () => {
+        if (code !== undefined) return;
+        killGroupSync(pid, 'SIGKILL');
+        await exited;
       },
     };
     this.members.set(name, proc);

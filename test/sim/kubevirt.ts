@@ -22,6 +22,8 @@ export interface SimulatorOptions {
   namespace?: string;
   /** Addresses for a VM's secondary networks when its VMI starts (undefined: none yet, as before DHCP). */
   addressFor?: (vm: VirtualMachine, networkName: string) => string[] | undefined;
+  /** VMs synced at once (default 1); the queue never hands out one key twice at a time. */
+  workers?: number;
 }
 
 interface DomainInterface {
@@ -40,6 +42,10 @@ function macFor(vm: VirtualMachine, network: string): string {
   return ['02', ...[...h.subarray(0, 5)].map((b) => b.toString(16).padStart(2, '0'))].join(':');
 }
 
+function ownedBy(vmi: VirtualMachineInstance, vm: VirtualMachine): boolean {
+  return (vmi.metadata.ownerReferences ?? []).some((r) => r.uid === vm.metadata.uid);
+}
+
 function statusCode(err: unknown): number | undefined {
   const c = (err as { code?: unknown })?.code;
   return typeof c === 'number' ? c : undefined;
@@ -50,7 +56,7 @@ export class KubeVirtSimulator {
   private readonly informer: ResilientInformer<KubernetesObject>;
   private readonly queue = new WorkQueue({ backoff: { baseMs: 50, capMs: 2000, jitter: 0.2 } });
   private running = false;
-  private loop: Promise<void> | undefined;
+  private loop: Promise<unknown> | undefined;
   private podIp = 10;
 
   constructor(
@@ -83,7 +89,7 @@ export class KubeVirtSimulator {
     this.running = true;
     await this.informer.start();
     await this.informer.synced;
-    this.loop = this.work();
+    this.loop = Promise.all(Array.from({ length: this.options.workers ?? 1 }, () => this.work()));
   }
 
   async stop(): Promise<void> {
@@ -117,7 +123,9 @@ export class KubeVirtSimulator {
       if (vmi) await this.deleteVmi(namespace, name);
       return;
     }
-    if (vmi) return;
+    if (vmi && ownedBy(vmi, vm)) return;
+    // Left by an earlier VM of the same name (deleted and created again): replaced.
+    if (vmi) await this.deleteVmi(namespace, name);
     const template = vm.spec?.template ?? {};
     const body: VirtualMachineInstance = {
       apiVersion: 'kubevirt.io/v1',

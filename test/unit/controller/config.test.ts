@@ -34,6 +34,7 @@ describe('config/controller: parseControllerArgs', () => {
         '--resync=1m',
         '--watch-silence=30s',
         '--relist=0s',
+        '--request-timeout=5s',
         '--leader-elect',
         '--lease-namespace=kni',
         '--metrics-address=127.0.0.1:9090',
@@ -43,8 +44,8 @@ describe('config/controller: parseControllerArgs', () => {
     if (r.help) throw new Error('unexpected help');
     const s = r.config.settings;
     assert.deepEqual(
-      [s.graceMs, s.legacyEndpoints, s.workers, s.resyncMs, s.watchSilenceMs, s.relistMs],
-      [2000, true, 2, 60_000, 30_000, 0],
+      [s.graceMs, s.legacyEndpoints, s.workers, s.resyncMs, s.watchSilenceMs, s.relistMs, s.requestTimeoutMs],
+      [2000, true, 2, 60_000, 30_000, 0, 5000],
     );
     assert.deepEqual([s.leaderElection.enabled, s.leaderElection.namespace], [true, 'kni']);
     assert.deepEqual(r.config.metricsAddress, { host: '127.0.0.1', port: 9090 });
@@ -58,6 +59,7 @@ describe('config/controller: parseControllerArgs', () => {
     [['--kubeconfig=/k', '--metrics-address=9090'], {}, /HOST:PORT/],
     [['--kubeconfig=/k', '--bogus'], {}, /Unknown option '--bogus'/],
     [['--kubeconfig=/k', '--log-level=loud'], {}, /unknown log level/],
+    [['--kubeconfig=/k', '--request-timeout=100ms'], {}, /--request-timeout must be at least 1s/],
   ];
   for (const [args, env, message] of bad) {
     it(`rejects ${args.join(' ') || '(no flags, no env)'}`, () =>
