@@ -253,6 +253,12 @@ export interface RecorderOptions {
   logger: Logger;
   /** The same (VM, reason, message) is not recorded again within this window. */
   dedupeMs: number;
+  /**
+   * How many (VM, reason, message) keys the dedupe remembers, least recently recorded dropped
+   * first (default 4,096, as client-go's event correlator): memory stays bounded however fast
+   * addresses change, since every change is a new message.
+   */
+  dedupeEntries?: number;
   /** Events sent at once. */
   concurrency: number;
   /** Events waiting beyond this are dropped. */
@@ -266,6 +272,7 @@ export function kubeEventRecorder(kc: KubeConfig, options: RecorderOptions): Eve
   const core = kc.makeApiClient(CoreV1Api);
   const now = options.now ?? Date.now;
   const recent = new Map<string, number>();
+  const maxEntries = options.dedupeEntries ?? 4096;
   // Events are best effort, as client-go's recorder: a few in flight, the rest queued up to a
   // bound, then dropped (a burst at startup with thousands of VMs must not starve reconciles).
   const pending: CoreV1Event[] = [];
@@ -299,10 +306,10 @@ export function kubeEventRecorder(kc: KubeConfig, options: RecorderOptions): Eve
       const at = now();
       const last = recent.get(key);
       if (last !== undefined && at - last < options.dedupeMs) return;
+      // Re-inserted, so the Map's order is the order of recording: the first key is the oldest.
+      recent.delete(key);
       recent.set(key, at);
-      if (recent.size > 10_000) {
-        for (const [k, t] of recent) if (at - t >= options.dedupeMs) recent.delete(k);
-      }
+      if (recent.size > maxEntries) recent.delete(recent.keys().next().value!);
       const namespace = vm.metadata.namespace ?? 'default';
       const time = new Date(at);
       const body: CoreV1Event = {
