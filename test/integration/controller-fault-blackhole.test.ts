@@ -14,7 +14,7 @@ import type { RunningController } from '../../src/controller/controller.js';
 import type { ControlPlane } from '../harness/index.js';
 import { startTcpProxy } from '../harness/tcp-proxy.js';
 import type { TcpProxy } from '../harness/tcp-proxy.js';
-import { faultSettings, report, startFaultRig, startTestController } from './faults.js';
+import { faultSettings, report, startFaultRig, startTestController, FAULT_VMS } from './faults.js';
 import type { FaultRig } from './faults.js';
 import { controlPlane } from './setup.js';
 
@@ -47,7 +47,7 @@ describe('controller faults: a black-holed connection to the apiserver', functio
     proxy = await startTcpProxy({ host: url.hostname, port: Number(url.port) });
     rig = await startFaultRig(cp.kubeConfig(), {
       prefix: 'blackhole',
-      size: 100,
+      size: FAULT_VMS,
       seed: 18003,
       concurrency: 8,
       pauseMs: 50,

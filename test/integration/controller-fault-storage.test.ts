@@ -1,6 +1,6 @@
-// Faults under the controller's feet while 100 VMs churn (the full-size 1,000-VM runs are
-// bench/controller/faults.ts): kube-apiserver killed (SIGKILL) and started again on the same
-// port and storage, and etcd killed and started again. Afterwards the apiserver must hold
+// Faults under the controller's feet while 100 VMs churn (FAULT_VMS=1000 for the full-size
+// run): kube-apiserver killed (SIGKILL) and started again on the same port and storage, and
+// etcd killed and started again. Afterwards the apiserver must hold
 // exactly what the VMs and VMIs imply: 0 missing, 0 stale (test/sim/published.ts).
 //
 // The fault comes right after 40 addresses changed at once, so it finds the controller
@@ -17,7 +17,7 @@ import { CoreV1Api } from '@kubernetes/client-node';
 import type { RunningController } from '../../src/controller/controller.js';
 import { waitFor } from '../harness/index.js';
 import type { ControlPlane } from '../harness/index.js';
-import { faultSettings, report, startFaultRig, startTestController } from './faults.js';
+import { faultSettings, report, startFaultRig, startTestController, FAULT_VMS } from './faults.js';
 import type { FaultRig } from './faults.js';
 import { controlPlane } from './setup.js';
 
@@ -52,7 +52,7 @@ describe('controller faults: apiserver and etcd restarted mid-churn', function (
     const core = kc.makeApiClient(CoreV1Api);
     rig = await startFaultRig(kc, {
       prefix: fault.name,
-      size: 100,
+      size: FAULT_VMS,
       seed: fault.seed,
       concurrency: 8,
       pauseMs: 50,

@@ -72,6 +72,9 @@ export interface FaultRig {
   stop(): Promise<void>;
 }
 
+/** VMs in the storage and black-hole fault tests: 100 in the suite, FAULT_VMS=1000 for the full-size run. */
+export const FAULT_VMS = Number(process.env.FAULT_VMS ?? 100);
+
 /** A fresh namespace, the simulator, and `size` running publishing VMs (not yet churning). */
 export async function startFaultRig(
   kc: KubeConfig,
@@ -115,7 +118,8 @@ export async function startFaultRig(
     churn,
     waitConverged,
     async waitPopulated() {
-      await waitConverged('initial publication', Date.now() + 90_000, opts.size);
+      // 90 s for the suite's 100 VMs; a larger FAULT_VMS run gets proportionally longer.
+      await waitConverged('initial publication', Date.now() + Math.max(90_000, opts.size * 900), opts.size);
     },
     async stop() {
       await churn.stop();
