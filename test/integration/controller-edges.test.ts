@@ -17,14 +17,14 @@ import {
 import type { KubeConfig, V1EndpointSlice, V1Endpoints, V1Service } from '@kubernetes/client-node';
 import { Registry } from 'prom-client';
 import { startController } from '../../src/controller/controller.js';
-import type { ControllerSettings, RunningController } from '../../src/controller/controller.js';
+import type { RunningController } from '../../src/controller/controller.js';
 import type { VirtualMachine } from '../../src/controller/types.js';
 import { createLogger } from '../../src/telemetry/logger.js';
 import { startCoreDNS, waitFor } from '../harness/index.js';
 import type { ControlPlane, CoreDNS } from '../harness/index.js';
 import { KubeVirtSimulator } from '../sim/kubevirt.js';
 import { seedVm } from '../sim/vms.js';
-import { createNamespace, statusOf, VM } from './kube.js';
+import { controllerTestSettings, createNamespace, statusOf, VM } from './kube.js';
 import { controlPlane, controllerManagerEnabled } from './setup.js';
 
 const NAD = { group: 'k8s.cni.cncf.io', version: 'v1', plural: 'network-attachment-definitions' };
@@ -37,26 +37,8 @@ const publish = (service: string, ports: string) => ({
   'kubevirt-net-injector.io/service-ports': ports,
 });
 
-function settings(namespace: string, legacyEndpoints: boolean): ControllerSettings {
-  return {
-    namespace,
-    graceMs: 1000,
-    legacyEndpoints,
-    workers: 2,
-    resyncMs: 60_000,
-    watchSilenceMs: 15_000,
-    relistMs: 0,
-    leaderElection: {
-      enabled: false,
-      namespace: 'default',
-      name: 'kni-edges',
-      leaseDurationMs: 15_000,
-      renewDeadlineMs: 10_000,
-      retryPeriodMs: 2_000,
-    },
-    identity: 'edges',
-  };
-}
+const settings = (namespace: string, legacyEndpoints: boolean) =>
+  controllerTestSettings(namespace, { legacyEndpoints, identity: 'edges' });
 
 /** DNS answers, with "no such name" and "no record of that type" as none. */
 async function answers(lookup: Promise<string[]>): Promise<string[]> {

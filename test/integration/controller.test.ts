@@ -8,12 +8,13 @@ import { CoreV1Api, CustomObjectsApi, DiscoveryV1Api } from '@kubernetes/client-
 import type { KubeConfig, V1EndpointSlice, V1Service } from '@kubernetes/client-node';
 import { Registry } from 'prom-client';
 import { startController } from '../../src/controller/controller.js';
-import type { ControllerSettings, RunningController } from '../../src/controller/controller.js';
+import type { RunningController } from '../../src/controller/controller.js';
 import { createLogger } from '../../src/telemetry/logger.js';
 import { startCoreDNS, waitFor } from '../harness/index.js';
 import type { ControlPlane, CoreDNS } from '../harness/index.js';
 import { KubeVirtSimulator } from '../sim/kubevirt.js';
 import { seedVm } from '../sim/vms.js';
+import { controllerTestSettings } from './kube.js';
 import { controlPlane, controllerManagerEnabled } from './setup.js';
 
 const NS = 'vm';
@@ -26,24 +27,7 @@ const ADDRESSES: Record<string, string> = {
   'rep-b': '192.168.123.202',
 };
 
-const SETTINGS: ControllerSettings = {
-  namespace: NS,
-  graceMs: 1500,
-  legacyEndpoints: false,
-  workers: 2,
-  resyncMs: 60_000,
-  watchSilenceMs: 15_000,
-  relistMs: 0,
-  leaderElection: {
-    enabled: false,
-    namespace: 'default',
-    name: 'kni',
-    leaseDurationMs: 15_000,
-    renewDeadlineMs: 10_000,
-    retryPeriodMs: 2_000,
-  },
-  identity: 'test',
-};
+const SETTINGS = controllerTestSettings(NS, { graceMs: 1500 });
 
 describe('controller against a real apiserver', function () {
   this.timeout(120_000);

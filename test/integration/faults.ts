@@ -12,32 +12,20 @@ import { Churn } from '../sim/churn.js';
 import type { ChurnOptions } from '../sim/churn.js';
 import { KubeVirtSimulator } from '../sim/kubevirt.js';
 import { checkPublished, converged, describeCheck } from '../sim/published.js';
+import { controllerTestSettings } from './kube.js';
 import type { CheckResult } from '../sim/published.js';
 
 export function faultSettings(
   namespace: string,
   overrides: Partial<ControllerSettings> = {},
 ): ControllerSettings {
-  return {
-    namespace,
-    graceMs: 1000,
-    legacyEndpoints: false,
+  return controllerTestSettings(namespace, {
     workers: 4,
     // Far beyond any bound a test asserts: recovery must not come from the periodic resync.
     resyncMs: 30 * 60_000,
-    watchSilenceMs: 15_000,
-    relistMs: 0,
-    leaderElection: {
-      enabled: false,
-      namespace,
-      name: 'kni-controller',
-      leaseDurationMs: 15_000,
-      renewDeadlineMs: 10_000,
-      retryPeriodMs: 2_000,
-    },
     identity: 'fault-test',
     ...overrides,
-  };
+  });
 }
 
 export async function startTestController(
