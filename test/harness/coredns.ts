@@ -1,5 +1,6 @@
 // CoreDNS with the kubernetes plugin, answering cluster.local names from a control plane's
 // apiserver, on a free 127.0.0.1 port (UDP and TCP).
+import { Resolver } from 'node:dns/promises';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -57,6 +58,23 @@ export async function startCoreDNS(opts: CoreDNSOptions): Promise<CoreDNS> {
           : `coredns exited (${code}):\n${opts.processes.tail('coredns')}`;
       },
     },
+  );
+  // /ready speaks for the plugins, not for the DNS listener: wait until a query over UDP gets
+  // an answer (any answer, NXDOMAIN included) before handing the server out.
+  const resolver = new Resolver({ timeout: 1_000, tries: 1 });
+  resolver.setServers([`127.0.0.1:${port}`]);
+  await waitFor(
+    'CoreDNS answering on UDP',
+    async () => {
+      try {
+        await resolver.resolve4(`kubernetes.default.svc.${zone}`);
+        return true;
+      } catch (err) {
+        const code = (err as { code?: string }).code;
+        return code === 'ECONNREFUSED' || code === 'ETIMEOUT' ? undefined : true;
+      }
+    },
+    { timeoutMs: 20_000, intervalMs: 100 },
   );
   return { address: `127.0.0.1:${port}`, host: '127.0.0.1', port, stop: () => proc.stop() };
 }
