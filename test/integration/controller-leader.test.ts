@@ -6,24 +6,18 @@ import { CoordinationV1Api, CoreV1Api, CustomObjectsApi, DiscoveryV1Api } from '
 import type { KubeConfig } from '@kubernetes/client-node';
 import { Registry } from 'prom-client';
 import { startController } from '../../src/controller/controller.js';
-import type { ControllerSettings, RunningController } from '../../src/controller/controller.js';
+import type { RunningController } from '../../src/controller/controller.js';
 import { createLogger } from '../../src/telemetry/logger.js';
 import { waitFor } from '../harness/index.js';
 import { KubeVirtSimulator } from '../sim/kubevirt.js';
 import { seedVm } from '../sim/vms.js';
+import { controllerTestSettings } from './kube.js';
 import { controlPlane } from './setup.js';
 
 const NS = 'vm-ha';
 
-function settings(identity: string): ControllerSettings {
-  return {
-    namespace: NS,
-    graceMs: 1000,
-    legacyEndpoints: false,
-    workers: 2,
-    resyncMs: 60_000,
-    watchSilenceMs: 15_000,
-    relistMs: 0,
+const settings = (identity: string) =>
+  controllerTestSettings(NS, {
     leaderElection: {
       enabled: true,
       namespace: NS,
@@ -33,8 +27,7 @@ function settings(identity: string): ControllerSettings {
       retryPeriodMs: 500,
     },
     identity,
-  };
-}
+  });
 
 describe('controller replicas with leader election', function () {
   this.timeout(120_000);
