@@ -16,7 +16,7 @@ import type { Source } from './kube.js';
 import { kubeLeaseClient, LeaderElector } from './leader.js';
 import { controllerMetrics } from './metrics.js';
 import { WorkQueue } from './queue.js';
-import { Reconciler, serviceKey, vmKey } from './reconcile.js';
+import { keysForSlice, Reconciler, serviceKey, vmKey } from './reconcile.js';
 import { LABEL_SERVICE_NAME } from './types.js';
 import type { EndpointSlice, Service, VirtualMachine, VirtualMachineInstance } from './types.js';
 
@@ -163,9 +163,7 @@ export async function startController(deps: ControllerDeps): Promise<RunningCont
     queue.add(vmKey(ns, name));
   };
   const onSlice = (o: KubernetesObject) => {
-    const { ns } = nameOf(o);
-    for (const ref of o.metadata?.ownerReferences ?? [])
-      if (ref.kind === 'VirtualMachine') queue.add(vmKey(ns, ref.name));
+    for (const key of keysForSlice(o as unknown as EndpointSlice, settings.legacyEndpoints)) queue.add(key);
   };
   const onService = (o: KubernetesObject) => {
     const { ns, name } = nameOf(o);

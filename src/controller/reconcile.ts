@@ -24,6 +24,7 @@ import type {
   Writer,
 } from './deps.js';
 import { refText } from '../policy/refs.js';
+import { LABEL_SERVICE_NAME } from './types.js';
 import type { EndpointSlice, Endpoints, Service, VirtualMachine } from './types.js';
 
 export interface ReconcileSettings {
@@ -41,6 +42,22 @@ export interface ReconcileResult {
 
 export const vmKey = (ns: string, name: string) => `vm/${ns}/${name}`;
 export const serviceKey = (ns: string, name: string) => `svc/${ns}/${name}`;
+
+/**
+ * What an EndpointSlice event queues: its owner VMs, and with legacy Endpoints its Service too.
+ * The Endpoints are built from the Service's slices as cached, so a slice removed or changed
+ * after the Service's last reconcile (a deleted VM's: no VM reconcile queues the Service
+ * again) must bring them along.
+ */
+export function keysForSlice(slice: EndpointSlice, legacyEndpoints: boolean): string[] {
+  const ns = slice.metadata.namespace ?? '';
+  const keys = (slice.metadata.ownerReferences ?? [])
+    .filter((ref) => ref.kind === 'VirtualMachine')
+    .map((ref) => vmKey(ns, ref.name));
+  const service = slice.metadata.labels?.[LABEL_SERVICE_NAME];
+  if (legacyEndpoints && service) keys.push(serviceKey(ns, service));
+  return keys;
+}
 
 export function parseKey(key: string): { kind: 'vm' | 'svc'; namespace: string; name: string } | undefined {
   const m = /^(vm|svc)\/([^/]+)\/([^/]+)$/.exec(key);

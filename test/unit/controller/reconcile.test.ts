@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { Reconciler, serviceKey, vmKey } from '../../../src/controller/reconcile.js';
+import { keysForSlice, Reconciler, serviceKey, vmKey } from '../../../src/controller/reconcile.js';
 import type { Caches, ManagedKind, ManagedObject, Writer } from '../../../src/controller/deps.js';
 import type {
   EndpointSlice,
@@ -360,5 +360,30 @@ describe('controller/reconcile: Reconciler against an in-memory cluster', () => 
       ep.subsets[0]!.addresses.map((a) => a.ip),
       ['192.168.123.139'],
     );
+  });
+});
+
+describe('controller: what an EndpointSlice event queues', () => {
+  const slice: EndpointSlice = {
+    apiVersion: 'discovery.k8s.io/v1',
+    kind: 'EndpointSlice',
+    metadata: {
+      namespace: 'vm',
+      name: 'leg-b-ipv4',
+      labels: { 'kubernetes.io/service-name': 'db' },
+      ownerReferences: [{ apiVersion: 'kubevirt.io/v1', kind: 'VirtualMachine', name: 'leg-b', uid: 'u1' }],
+    },
+    addressType: 'IPv4',
+    endpoints: [],
+  };
+
+  it('its owner VM', () => {
+    assert.deepEqual(keysForSlice(slice, false), [vmKey('vm', 'leg-b')]);
+  });
+
+  it("with legacy Endpoints, its Service too: a deleted VM's slice leaves the Endpoints", () => {
+    // The deleted VM's reconcile removes the slice and queues the Service, whose reconcile may
+    // still see the slice in the cache; only the slice's own delete event brings the Service back.
+    assert.deepEqual(keysForSlice(slice, true), [vmKey('vm', 'leg-b'), serviceKey('vm', 'db')]);
   });
 });
