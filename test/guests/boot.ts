@@ -100,6 +100,10 @@ export interface GuestBoot {
 }
 
 export class GuestBootError extends Error {
+  /** the guest kernel died of an oops (a fault in the kernel or the emulator, not in what the
+   * guest was given: a user space that kills init panics differently) */
+  readonly kernelOops: boolean;
+
   constructor(
     message: string,
     readonly serialLog: string,
@@ -110,7 +114,15 @@ export class GuestBootError extends Error {
   ) {
     super(`${message}\n--- last lines of the serial console ---\n${tail(serialLog, 40)}`);
     this.name = 'GuestBootError';
+    this.kernelOops = kernelOopsed(serialLog);
   }
+}
+
+/** Whether the console shows the guest kernel panicking on an oops (`Fatal exception`, `Fatal
+ * exception in interrupt`). With `panic=-1` and `-no-reboot` QEMU then exits cleanly, without
+ * probe output. */
+export function kernelOopsed(serialLog: string): boolean {
+  return /Kernel panic - not syncing: Fatal exception/.test(serialLog);
 }
 
 const PROBE_BEGIN = '@@probe:begin@@';
@@ -163,7 +175,10 @@ export async function bootGuest(opts: BootOptions): Promise<GuestBoot[]> {
       }
       const sections = parseProbe(probe);
       if (!sections) {
-        throw new GuestBootError(`${what} powered off without probe output`, serialLog, pid, boots);
+        const why = kernelOopsed(serialLog)
+          ? 'its kernel panicked on an oops'
+          : 'powered off without probe output';
+        throw new GuestBootError(`${what}: ${why}`, serialLog, pid, boots);
       }
       boots.push({ ...interpret(sections), serialLog, durationMs: Date.now() - started });
     }
