@@ -60,7 +60,7 @@ export interface FaultRig {
   stop(): Promise<void>;
 }
 
-/** VMs in the storage and black-hole fault tests: 100 in the suite, FAULT_VMS=1000 for the full-size run. */
+/** VMs in the storage, black-hole and leader fault tests: 100 in the suite, FAULT_VMS=1000 for the full-size run. */
 export const FAULT_VMS = Number(process.env.FAULT_VMS ?? 100);
 
 /** A fresh namespace, the simulator, and `size` running publishing VMs (not yet churning). */
