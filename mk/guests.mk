@@ -1,5 +1,5 @@
 # Guest boots (test/guests): Debian 12 and 13 images per network stack booted under QEMU with
-# the injected cloud-init. Not part of TEST_SUITES: CI runs `make test-guests` after `make test`.
+# the injected cloud-init. Not part of TEST_SUITES: CI (.ci/run) runs `make test-guests` beside `make test`.
 .PHONY: guest-images cloudinit-roots test-guests
 
 guest-images: ## build the Debian 12 and 13 guest images (cached in .cache/guests)
