@@ -40,7 +40,7 @@ dist/.stamp: node_modules $(TS_SOURCES)
 
 lint: node_modules ## eslint, prettier and the type-check
 	node_modules/.bin/eslint .
-	node_modules/.bin/prettier --check .
+	git ls-files -z --cached --others --exclude-standard | xargs -0 node_modules/.bin/prettier --check --ignore-unknown
 	node_modules/.bin/tsc -p tsconfig.json --noEmit
 
 test: ## prerequisites, lint, type-check and every suite; ends with "N passed, N failed"
