@@ -112,33 +112,35 @@ function bootAll(jobs: Job[], limit: number): Map<string, Promise<Settled>> {
   for (const job of jobs) results.set(job.name, new Promise((done) => waiters.set(job.name, done)));
   const worker = async (): Promise<void> => {
     for (let job = queue.shift(); job; job = queue.shift()) {
-      const done = waiters.get(job.name);
-      for (let attempt = 0; ; attempt++) {
-        try {
-          const guest = await job.input;
-          const { suite, stack, boots: count } = job;
-          const boots = await bootGuest({
-            suite,
-            stack,
-            boots: count,
-            ...guest,
-            markerPath: MARKER_PATH,
-            timeoutMs,
-          });
-          done?.({ ok: true, boots });
-        } catch (error) {
-          if (error instanceof GuestBootError && error.kernelOops && attempt < oopsRetries) {
-            keepOopsLog(job.name, attempt + 1, error);
-            continue;
-          }
-          done?.({ ok: false, error });
-        }
-        break;
-      }
+      waiters.get(job.name)?.(await bootJob(job));
     }
   };
   for (let i = 0; i < Math.max(1, limit); i++) void worker();
   return results;
+}
+
+/** Boots one job's guest; a kernel oops boots it again from a fresh disk, up to oopsRetries times. */
+async function bootJob(job: Job): Promise<Settled> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const guest = await job.input;
+      const { suite, stack, boots: count } = job;
+      const boots = await bootGuest({
+        suite,
+        stack,
+        boots: count,
+        ...guest,
+        markerPath: MARKER_PATH,
+        timeoutMs,
+      });
+      return { ok: true, boots };
+    } catch (error) {
+      if (!(error instanceof GuestBootError && error.kernelOops && attempt < oopsRetries)) {
+        return { ok: false, error };
+      }
+      keepOopsLog(job.name, attempt + 1, error);
+    }
+  }
 }
 
 /** The console of a boot whose kernel oopsed, kept beside the retry's logs and named in the output. */

@@ -1,10 +1,11 @@
 // The leader killed mid-churn: two controller processes (the CLI, as deployed) with
 // --leader-elect on the default Lease timings (duration 15 s, renew deadline 10 s, retry 2 s)
-// publish FAULT_VMS churning VMs (100 in the suite, FAULT_VMS=1000 for the full-size run). Right after 40 addresses changed at once, the leader gets
-// SIGKILL: no Lease release, its writes in flight cut off. The churn goes on for 5 s into the
-// gap and then stops, so the changes nobody was leading for can only be published by the
-// standby when it takes over (the resync period is 30 min). Then a second churn checks that
-// the new leader keeps the slices current.
+// publish FAULT_VMS churning VMs (100 in the suite, FAULT_VMS=1000 for the full-size run).
+// Right after 40 addresses changed at once, the leader gets SIGKILL: no Lease release, its
+// writes in flight cut off. The churn goes on for 5 s into the gap and then stops, so the
+// changes nobody was leading for can only be published by the standby when it takes over (the
+// resync period is 30 min). Then a second churn checks that the new leader keeps the slices
+// current.
 // Bound asserted: the standby holds the Lease within 15 s + 2 retries (19 s) of the kill, and
 // 0 missing, 0 stale within 60 s of the kill; then within 60 s of the second churn's end.
 import assert from 'node:assert/strict';
