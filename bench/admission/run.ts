@@ -9,39 +9,32 @@
 // BENCH_RATE=1000 BENCH_SUSTAINED_SECONDS=60 BENCH_SERVERS=floor,webhook,go BENCH_PIN=1 (servers
 // on CPU 0, load generator on CPU 1) PEER_DIR (the Go peer's source).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import {
-  copyFileSync,
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readFileSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { request } from 'node:https';
 import { cpus, loadavg, tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import { parse as parseYaml } from 'yaml';
 import { freePort } from '../../test/harness/ports.js';
 import { makeCert } from '../../test/webhook/support.js';
+import { buildPeer, peerArgs } from '../peer.js';
+import { paced } from './paced.js';
 
 const env = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
 const SECONDS = env('BENCH_SECONDS', 10);
 const ROUNDS = env('BENCH_ROUNDS', 3);
 const CONNECTIONS = env('BENCH_CONNECTIONS', 32);
 const RATE = env('BENCH_RATE', 1000);
+/** Connections the fixed rate is spread over (the apiserver keeps a pool per webhook too). */
+const PACED_CONNECTIONS = env('BENCH_PACED_CONNECTIONS', 8);
 const SUSTAINED_SECONDS = env('BENCH_SUSTAINED_SECONDS', 60);
 const WARMUP_SECONDS = 3;
 /** Each round's first seconds on fresh connections (handshakes, the load generator encoding its requests) are not measured. */
 const RAMP_SECONDS = 2;
 const PIN = process.env.BENCH_PIN === '1';
 const ROOT = process.cwd();
-const PEER_SOURCE = resolve(process.env.PEER_DIR ?? join(ROOT, '../shared/peers/go-webhook'));
-const PEER_BUILD = join(ROOT, '.cache/peers/go-webhook');
 const CLI = join(ROOT, 'dist/src/cli/main.js');
 const FLOOR = fileURLToPath(new URL('./floor.js', import.meta.url));
 /** Distinct reviews sent in turn by every connection, so that no server answers from a small cache. */
@@ -73,45 +66,10 @@ const SERVERS: Record<string, ServerKind> = {
     label: 'Go controller-runtime peer',
     command: (port, cert, key) => {
       const binary = buildPeer();
-      return binary
-        ? [
-            binary,
-            ['--addr', `127.0.0.1:${port}`, '--tls-cert', cert, '--tls-key', key, '--network', 'ovs-net-br1'],
-          ]
-        : undefined;
+      return binary ? [binary, peerArgs(port, cert, key)] : undefined;
     },
   },
 };
-
-/** Builds the Go peer from its source (once per source version); undefined when there is none. */
-function buildPeer(): string | undefined {
-  const source = join(PEER_SOURCE, 'main.go');
-  if (!existsSync(source)) {
-    process.stderr.write(`no Go peer at ${PEER_SOURCE} (set PEER_DIR): its rows are left out\n`);
-    return undefined;
-  }
-  const binary = join(PEER_BUILD, 'peer-webhook');
-  const stamp = join(PEER_BUILD, 'stamp');
-  const hash = createHash('sha256').update(readFileSync(source)).digest('hex');
-  if (existsSync(binary) && existsSync(stamp) && readFileSync(stamp, 'utf8') === hash) return binary;
-  mkdirSync(PEER_BUILD, { recursive: true });
-  copyFileSync(source, join(PEER_BUILD, 'main.go'));
-  const go = (...args: string[]) => {
-    process.stderr.write(`go ${args.join(' ')} (in ${PEER_BUILD})\n`);
-    const r = spawnSync('go', args, {
-      cwd: PEER_BUILD,
-      stdio: 'inherit',
-      env: { ...process.env, CGO_ENABLED: '0' },
-    });
-    if (r.status !== 0) throw new Error(`go ${args[0]} failed for the Go peer`);
-  };
-  if (!existsSync(join(PEER_BUILD, 'go.mod'))) go('mod', 'init', 'peer');
-  go('get', 'sigs.k8s.io/controller-runtime@v0.22.4');
-  go('mod', 'tidy');
-  go('build', '-o', 'peer-webhook', '.');
-  writeFileSync(stamp, hash);
-  return binary;
-}
 
 function reviewBodies(): Buffer[] {
   const vm = parseYaml(readFileSync(join(ROOT, 'test/testdata/seed/mongodb.yaml'), 'utf8')) as {
@@ -208,11 +166,8 @@ interface Result {
   maxRssMiB: number;
 }
 
-/**
- * One measured run on fresh connections: `RAMP_SECONDS` not measured, then `seconds` measured.
- * `rate` caps the whole run's requests per second (undefined: as fast as the server answers).
- */
-function load(server: Running, bodies: Buffer[], seconds: number, rate?: number): Promise<Result> {
+/** One measured saturation run on fresh connections: `RAMP_SECONDS` not measured, then `seconds` measured. */
+function load(server: Running, bodies: Buffer[], seconds: number): Promise<Result> {
   const pid = server.child.pid!;
   const samples: number[] = [];
   let windowStart = Infinity;
@@ -228,10 +183,9 @@ function load(server: Running, bodies: Buffer[], seconds: number, rate?: number)
         method: 'POST',
         headers: { 'content-type': 'application/json' },
         requests: bodies.map((body) => ({ body })),
-        connections: rate ? Math.min(CONNECTIONS, 8) : CONNECTIONS,
+        connections: CONNECTIONS,
         pipelining: 1,
         duration: RAMP_SECONDS + seconds,
-        ...(rate ? { overallRate: rate } : {}),
       },
       (err, result) => {
         clearInterval(rssTimer);
@@ -259,6 +213,40 @@ function load(server: Running, bodies: Buffer[], seconds: number, rate?: number)
       if (windowStart > 0 && performance.now() >= windowStart) samples.push(ms);
     });
   });
+}
+
+/** `rate` reviews/s at even intervals on `PACED_CONNECTIONS` connections (see paced.ts). */
+async function loadPaced(server: Running, bodies: Buffer[], seconds: number, rate: number): Promise<Result> {
+  const pid = server.child.pid!;
+  let cpuAtStart = 0;
+  let measuring = false;
+  let maxRss = 0;
+  const rssTimer = setInterval(() => {
+    if (measuring) maxRss = Math.max(maxRss, rssMiB(pid));
+  }, 1000);
+  const run = await paced({
+    port: server.port,
+    path: '/mutate',
+    bodies,
+    rate,
+    connections: PACED_CONNECTIONS,
+    rampSeconds: RAMP_SECONDS,
+    seconds,
+    onWindowOpen: () => {
+      cpuAtStart = cpuUs(pid);
+      measuring = true;
+    },
+  });
+  clearInterval(rssTimer);
+  const { samples } = run;
+  return {
+    rps: samples.length / run.windowSeconds,
+    p50: percentile(samples, 50),
+    p99: percentile(samples, 99),
+    cpuUsPerReview: (cpuUs(pid) - cpuAtStart) / Math.max(1, samples.length),
+    failures: run.failures,
+    maxRssMiB: Math.max(maxRss, rssMiB(pid)),
+  };
 }
 
 function percentile(sorted: number[], p: number): number {
@@ -314,7 +302,7 @@ async function main(): Promise<void> {
     const fixed: [string, Result][] = [];
     for (const server of servers) {
       process.stderr.write(`fixed rate ${RATE}/s: ${server.name}\n`);
-      fixed.push([server.name, await load(server, bodies, SECONDS, RATE)]);
+      fixed.push([server.name, await loadPaced(server, bodies, SECONDS, RATE)]);
     }
     out.push(table(`fixed ${RATE} reviews/s`, fixed));
     for (const server of servers.splice(0)) await stop(server);
@@ -338,7 +326,7 @@ async function main(): Promise<void> {
   const context = [
     `${new Date().toISOString()}; node ${process.version}; ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}`,
     PIN ? 'servers pinned to CPU 0, load generator to CPU 1' : 'servers and load generator share the CPUs',
-    `saturation: ${CONNECTIONS} connections, ${ROUNDS} interleaved rounds of ${RAMP_SECONDS} s + ${SECONDS} s measured, median round; fixed rate: ${Math.min(CONNECTIONS, 8)} connections`,
+    `saturation: ${CONNECTIONS} connections, ${ROUNDS} interleaved rounds of ${RAMP_SECONDS} s + ${SECONDS} s measured, median round; fixed rate: requests due every ${(1000 / RATE).toFixed(2)} ms on ${PACED_CONNECTIONS} connections, latency from the moment sent`,
     `reviews: the seed's mongodb VM as ${DISTINCT_REVIEWS} distinct CREATEs (${bodies[0]!.length} bytes each)`,
     `load average before ${fmt(loadBefore)}, after ${fmt(loadavg())}`,
   ];

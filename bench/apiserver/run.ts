@@ -9,6 +9,9 @@
 // A fifth variant adds policy enforcement: the same create in an opted-in namespace that the
 // validating webhook (the shipped configuration, narrowed to that namespace) also judges, with
 // 100 NetworkAttachmentPolicies (5 selecting the namespace) and 1,000 NADs loaded.
+// A sixth, when the Go controller-runtime peer builds (bench/peer.ts), sends the same create in
+// its own namespace to that peer instead: what a minimal Go webhook adds on the same machine (its
+// patch is smaller: no user-data edit).
 // The variants are interleaved: each round alternates one create of each, and the round's order
 // rotates, so background load hits all alike.
 // Usage: node dist/bench/apiserver/run.js [creates=300] [rounds=10] [warmup=30]
@@ -20,25 +23,31 @@ import { performance } from 'node:perf_hooks';
 import { parse as parseYaml } from 'yaml';
 
 import {
+  freePort,
   httpsGet,
   INJECT_LABEL,
+  issue,
+  mutatingWebhookConfiguration,
   registerWebhook,
   validatingWebhookConfiguration,
   repoRoot,
   startControlPlane,
   startWebhookProcess,
   waitFor,
+  webhookHealthy,
   type ControlPlane,
 } from '../../test/harness/index.js';
 import { mutate, type InjectSettings } from '../../src/mutate/index.js';
+import { buildPeer, peerArgs } from '../peer.js';
 import { ApiserverClient, vmPath } from './client.js';
 
 const CREATES = Number(process.argv[2] ?? 300);
 const ROUNDS = Number(process.argv[3] ?? 10);
 const WARMUP = Number(process.argv[4] ?? 30);
 
-type Variant = 'webhook' | 'validated' | 'called' | 'premutated' | 'baseline';
+type Variant = 'webhook' | 'validated' | 'called' | 'premutated' | 'baseline' | 'peer';
 const VARIANTS: Variant[] = ['webhook', 'validated', 'called', 'premutated', 'baseline'];
+const INJECTED: ReadonlySet<Variant> = new Set(['webhook', 'validated', 'premutated', 'peer']);
 const POLICIES = 100;
 const SELECTING = 5;
 const NADS = 1000;
@@ -152,6 +161,43 @@ async function loadPolicies(client: ApiserverClient): Promise<void> {
   }
 }
 
+/**
+ * Starts the Go peer with a serving certificate from the control plane's CA and registers it
+ * for namespaces labelled bench=peer; false when there is no peer to build.
+ */
+async function startPeer(cp: ControlPlane, client: ApiserverClient): Promise<boolean> {
+  const binary = buildPeer();
+  if (!binary) return false;
+  const serving = issue(cp.ca, {
+    stem: 'go-peer',
+    commonName: 'go-peer',
+    usage: 'server',
+    ipSans: ['127.0.0.1'],
+  });
+  const url = `https://127.0.0.1:${await freePort()}/mutate`;
+  const port = Number(new URL(url).port);
+  const proc = cp.processes.spawn('go-peer', binary, peerArgs(port, serving.cert, serving.key));
+  await waitFor(
+    'the Go peer /healthz',
+    async () => ((await webhookHealthy(url, cp.caPem)) ? true : undefined),
+    {
+      timeoutMs: 30_000,
+      failIf: () => (proc.exitCode() === undefined ? undefined : `the Go peer exited (${proc.exitCode()})`),
+    },
+  );
+  const config = mutatingWebhookConfiguration({ url, caPem: cp.caPem, name: 'bench-go-peer' });
+  const webhook = config.webhooks![0]!;
+  webhook.name = 'vm.go-peer.bench';
+  webhook.namespaceSelector = { matchLabels: { bench: 'peer' } };
+  const res = await client.request(
+    'POST',
+    '/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations',
+    config,
+  );
+  if (res.status !== 201) throw new Error(`Go peer webhook configuration: ${res.status}`);
+  return true;
+}
+
 /** Reviews the validating endpoint has answered so far (its decisions counter). */
 async function validatedReviews(url: string, caPem: string): Promise<number> {
   const text = (await httpsGet(new URL('/metrics', url).toString(), { ca: caPem })).body;
@@ -180,11 +226,13 @@ async function main(): Promise<void> {
       called: 'bench-injected',
       premutated: 'bench-baseline',
       baseline: 'bench-baseline',
+      peer: 'bench-peer',
     };
     const labelsOf: Record<string, Record<string, string>> = {
       'bench-injected': { [INJECT_LABEL]: 'enabled' },
       'bench-validated': { [INJECT_LABEL]: 'enabled', bench: 'validated' },
       'bench-baseline': {},
+      'bench-peer': { bench: 'peer' },
     };
     for (const [name, labels] of Object.entries(labelsOf)) {
       const res = await client.request('POST', '/api/v1/namespaces', { metadata: { name, labels } });
@@ -206,6 +254,7 @@ async function main(): Promise<void> {
       validating,
     );
     if (registered.status !== 201) throw new Error(`validating webhook: ${registered.status}`);
+    const variants = (await startPeer(cp, client)) ? [...VARIANTS, 'peer' as const] : VARIANTS;
 
     const template = seedVm();
     let serial = 0;
@@ -226,15 +275,18 @@ async function main(): Promise<void> {
       const injected = (res.body.spec.template.spec.networks ?? []).some((n) => n.name === 'l2');
       return { ms, injected };
     }
+    const untilInjected = (variant: Variant) =>
+      waitFor(
+        `the ${variant} webhook to be called`,
+        async () => ((await createOne(variant)).injected ? true : undefined),
+        {
+          timeoutMs: 30_000,
+        },
+      );
 
     // The apiserver picks up the configuration asynchronously: wait until a create is injected.
-    await waitFor(
-      'the webhook to be called',
-      async () => ((await createOne('webhook')).injected ? true : undefined),
-      {
-        timeoutMs: 30_000,
-      },
-    );
+    await untilInjected('webhook');
+    if (variants.includes('peer')) await untilInjected('peer');
     await waitFor(
       'the validating webhook to be called',
       async () =>
@@ -243,7 +295,7 @@ async function main(): Promise<void> {
         timeoutMs: 30_000,
       },
     );
-    for (let i = 0; i < WARMUP; i++) for (const variant of VARIANTS) await createOne(variant);
+    for (let i = 0; i < WARMUP; i++) for (const variant of variants) await createOne(variant);
     const before = await webhookReviewTime(hook.url, cp.caPem);
     const firstMeasured = serial;
 
@@ -253,24 +305,27 @@ async function main(): Promise<void> {
       called: [],
       premutated: [],
       baseline: [],
+      peer: [],
     };
     const perRound = Math.ceil(CREATES / ROUNDS);
     /** Per round: median(webhook) - median(baseline) of that round's creates. */
     const roundDeltas: number[] = [];
     /** Per round: median(validated) - median(webhook): the validating call. */
     const validationDeltas: number[] = [];
+    /** Per round: median(peer) - median(baseline). */
+    const peerDeltas: number[] = [];
     for (let round = 0; round < ROUNDS; round++) {
       const start = {
         webhook: samples.webhook.length,
         validated: samples.validated.length,
         baseline: samples.baseline.length,
+        peer: samples.peer.length,
       };
-      const order = VARIANTS.map((_, i) => VARIANTS[(i + round) % VARIANTS.length]!);
+      const order = variants.map((_, i) => variants[(i + round) % variants.length]!);
       for (let i = 0; i < perRound && samples.webhook.length < CREATES; i++) {
         for (const variant of order) {
           const { ms, injected } = await createOne(variant);
-          if (injected !== (variant === 'webhook' || variant === 'validated' || variant === 'premutated'))
-            throw new Error(`${variant} create: injected=${injected}`);
+          if (injected !== INJECTED.has(variant)) throw new Error(`${variant} create: injected=${injected}`);
           samples[variant].push(ms);
         }
       }
@@ -282,6 +337,10 @@ async function main(): Promise<void> {
         summary(samples.validated.slice(start.validated)).p50 -
           summary(samples.webhook.slice(start.webhook)).p50,
       );
+      if (variants.includes('peer'))
+        peerDeltas.push(
+          summary(samples.peer.slice(start.peer)).p50 - summary(samples.baseline.slice(start.baseline)).p50,
+        );
     }
     const after = await webhookReviewTime(hook.url, cp.caPem);
     // The webhook's own review log (durationMs per review), complete once the process has exited.
@@ -295,6 +354,7 @@ async function main(): Promise<void> {
     const c = summary(samples.called);
     const p = summary(samples.premutated);
     const b = summary(samples.baseline);
+    const g = summary(samples.peer);
     const f = (v: number): string => v.toFixed(2);
     type Summary = ReturnType<typeof summary>;
     const row = (label: string, s: Summary): string =>
@@ -311,11 +371,13 @@ async function main(): Promise<void> {
     console.log(row('webhook called, no patch (VM opted out)', c));
     console.log(row('no webhook call, engine output sent as is', p));
     console.log(row('baseline: namespace outside the selector', b));
+    if (g.n > 0) console.log(row('Go controller-runtime peer instead (its smaller patch)', g));
     console.log(delta('added by the call alone (no patch)', c, b));
     console.log(delta('added by the bigger object alone (no call)', p, b));
     console.log(delta('added by the webhook over storing its output', w, p));
     console.log(delta('**added by the webhook (injected)**', w, b));
     console.log(delta('**added by the validating call**', v, w));
+    if (g.n > 0) console.log(delta('added by the Go peer (injected, smaller patch)', g, b));
     const rd = summary(roundDeltas);
     console.log('');
     console.log(
@@ -327,6 +389,12 @@ async function main(): Promise<void> {
       `inside the webhook, mean per review (its histogram, both variants): ${inWebhookMs.toFixed(3)} ms; ` +
         `median per review (its log): injected ${inside.webhook?.toFixed(3)} ms, opted out ${inside.called?.toFixed(3)} ms`,
     );
+    if (peerDeltas.length > 0) {
+      const pd = summary(peerDeltas);
+      console.log(
+        `added by the Go peer, per round: median ${f(pd.p50)} ms over ${pd.n} rounds, min ${f(pd.min)}, max ${f(Math.max(...peerDeltas))}`,
+      );
+    }
     const vd = summary(validationDeltas);
     console.log(
       `added by the validating call, per round: median ${f(vd.p50)} ms over ${vd.n} rounds, min ${f(vd.min)}, max ${f(Math.max(...validationDeltas))}`,

@@ -3,7 +3,10 @@
 // after SOAK_WARMUP_S seconds (default 30) of the same load. Reported: RSS after warm-up and at
 // the end (growth must stay under 10%), p99 of the first and last tenth of the reviews (within
 // 20%), and the process's active handles and resources before and after (prom-client's own
-// gauges), idle. Usage: make bench-soak-webhook
+// gauges), idle. The rate is autocannon's: each connection's share of a second is sent at the
+// start of that second, so the load comes in bursts; a soak compares the run with itself, and
+// that is enough for drift (bench/admission/paced.ts is the even-paced generator for latency).
+// Usage: make bench-soak-webhook
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { request } from 'node:https';
