@@ -9,9 +9,10 @@
 // A fifth variant adds policy enforcement: the same create in an opted-in namespace that the
 // validating webhook (the shipped configuration, narrowed to that namespace) also judges, with
 // 100 NetworkAttachmentPolicies (5 selecting the namespace) and 1,000 NADs loaded.
-// A sixth, when the Go controller-runtime peer builds (bench/peer.ts), sends the same create in
-// its own namespace to that peer instead: what a minimal Go webhook adds on the same machine (its
-// patch is smaller: no user-data edit).
+// Two yardsticks send the same create, each in its own namespace, to another webhook instead: the
+// Go controller-runtime peer (bench/peer.ts; its patch is smaller, no user-data edit), when it
+// builds, and the bare node:https floor of bench/admission (parse + allow, no patch): what a
+// minimal webhook adds on the same machine.
 // The variants are interleaved: each round alternates one create of each, and the round's order
 // rotates, so background load hits all alike.
 // Usage: node dist/bench/apiserver/run.js [creates=300] [rounds=10] [warmup=30]
@@ -45,8 +46,8 @@ const CREATES = Number(process.argv[2] ?? 300);
 const ROUNDS = Number(process.argv[3] ?? 10);
 const WARMUP = Number(process.argv[4] ?? 30);
 
-type Variant = 'webhook' | 'validated' | 'called' | 'premutated' | 'baseline' | 'peer';
-const VARIANTS: Variant[] = ['webhook', 'validated', 'called', 'premutated', 'baseline'];
+type Variant = 'webhook' | 'validated' | 'called' | 'premutated' | 'baseline' | 'peer' | 'floor';
+const VARIANTS: Variant[] = ['webhook', 'validated', 'called', 'premutated', 'baseline', 'floor'];
 const INJECTED: ReadonlySet<Variant> = new Set(['webhook', 'validated', 'premutated', 'peer']);
 const POLICIES = 100;
 const SELECTING = 5;
@@ -162,40 +163,35 @@ async function loadPolicies(client: ApiserverClient): Promise<void> {
 }
 
 /**
- * Starts the Go peer with a serving certificate from the control plane's CA and registers it
- * for namespaces labelled bench=peer; false when there is no peer to build.
+ * Starts a yardstick webhook with a serving certificate from the control plane's CA and registers
+ * it for namespaces labelled bench=<variant>.
  */
-async function startPeer(cp: ControlPlane, client: ApiserverClient): Promise<boolean> {
-  const binary = buildPeer();
-  if (!binary) return false;
-  const serving = issue(cp.ca, {
-    stem: 'go-peer',
-    commonName: 'go-peer',
-    usage: 'server',
-    ipSans: ['127.0.0.1'],
+async function startYardstick(
+  cp: ControlPlane,
+  client: ApiserverClient,
+  variant: 'peer' | 'floor',
+  command: (port: number, cert: string, key: string) => [string, string[]],
+): Promise<void> {
+  const name = `bench-${variant}`;
+  const serving = issue(cp.ca, { stem: name, commonName: name, usage: 'server', ipSans: ['127.0.0.1'] });
+  const port = await freePort();
+  const url = `https://127.0.0.1:${port}/mutate`;
+  const [file, args] = command(port, serving.cert, serving.key);
+  const proc = cp.processes.spawn(name, file, args);
+  await waitFor(`${name} /healthz`, async () => ((await webhookHealthy(url, cp.caPem)) ? true : undefined), {
+    timeoutMs: 30_000,
+    failIf: () => (proc.exitCode() === undefined ? undefined : `${name} exited (${proc.exitCode()})`),
   });
-  const url = `https://127.0.0.1:${await freePort()}/mutate`;
-  const port = Number(new URL(url).port);
-  const proc = cp.processes.spawn('go-peer', binary, peerArgs(port, serving.cert, serving.key));
-  await waitFor(
-    'the Go peer /healthz',
-    async () => ((await webhookHealthy(url, cp.caPem)) ? true : undefined),
-    {
-      timeoutMs: 30_000,
-      failIf: () => (proc.exitCode() === undefined ? undefined : `the Go peer exited (${proc.exitCode()})`),
-    },
-  );
-  const config = mutatingWebhookConfiguration({ url, caPem: cp.caPem, name: 'bench-go-peer' });
+  const config = mutatingWebhookConfiguration({ url, caPem: cp.caPem, name });
   const webhook = config.webhooks![0]!;
-  webhook.name = 'vm.go-peer.bench';
-  webhook.namespaceSelector = { matchLabels: { bench: 'peer' } };
+  webhook.name = `vm.${variant}.bench`;
+  webhook.namespaceSelector = { matchLabels: { bench: variant } };
   const res = await client.request(
     'POST',
     '/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations',
     config,
   );
-  if (res.status !== 201) throw new Error(`Go peer webhook configuration: ${res.status}`);
-  return true;
+  if (res.status !== 201) throw new Error(`${name} webhook configuration: ${res.status}`);
 }
 
 /** Reviews the validating endpoint has answered so far (its decisions counter). */
@@ -227,18 +223,31 @@ async function main(): Promise<void> {
       premutated: 'bench-baseline',
       baseline: 'bench-baseline',
       peer: 'bench-peer',
+      floor: 'bench-floor',
     };
     const labelsOf: Record<string, Record<string, string>> = {
       'bench-injected': { [INJECT_LABEL]: 'enabled' },
       'bench-validated': { [INJECT_LABEL]: 'enabled', bench: 'validated' },
       'bench-baseline': {},
       'bench-peer': { bench: 'peer' },
+      'bench-floor': { bench: 'floor' },
     };
     for (const [name, labels] of Object.entries(labelsOf)) {
       const res = await client.request('POST', '/api/v1/namespaces', { metadata: { name, labels } });
       if (res.status !== 201) throw new Error(`namespace ${name}: ${res.status}`);
     }
     await loadPolicies(client);
+    // The yardsticks are registered before our webhook: the apiserver reads the configurations
+    // from one informer, in order, so once ours is called theirs are in effect too.
+    const floorJs = join(repoRoot(), 'dist/bench/admission/floor.js');
+    await startYardstick(cp, client, 'floor', (port, cert, key) => [
+      process.execPath,
+      [floorJs, String(port), cert, key],
+    ]);
+    const peer = buildPeer();
+    if (peer)
+      await startYardstick(cp, client, 'peer', (port, cert, key) => [peer, peerArgs(port, cert, key)]);
+    const variants = peer ? [...VARIANTS, 'peer' as const] : VARIANTS;
     // Cluster mode: the webhook's caches hold the policies and NADs.
     const hook = await startWebhookProcess({
       ca: cp.ca,
@@ -254,7 +263,6 @@ async function main(): Promise<void> {
       validating,
     );
     if (registered.status !== 201) throw new Error(`validating webhook: ${registered.status}`);
-    const variants = (await startPeer(cp, client)) ? [...VARIANTS, 'peer' as const] : VARIANTS;
 
     const template = seedVm();
     let serial = 0;
@@ -306,20 +314,23 @@ async function main(): Promise<void> {
       premutated: [],
       baseline: [],
       peer: [],
+      floor: [],
     };
     const perRound = Math.ceil(CREATES / ROUNDS);
     /** Per round: median(webhook) - median(baseline) of that round's creates. */
     const roundDeltas: number[] = [];
     /** Per round: median(validated) - median(webhook): the validating call. */
     const validationDeltas: number[] = [];
-    /** Per round: median(peer) - median(baseline). */
+    /** Per round: median(peer) - median(baseline), and the same for the floor. */
     const peerDeltas: number[] = [];
+    const floorDeltas: number[] = [];
     for (let round = 0; round < ROUNDS; round++) {
       const start = {
         webhook: samples.webhook.length,
         validated: samples.validated.length,
         baseline: samples.baseline.length,
         peer: samples.peer.length,
+        floor: samples.floor.length,
       };
       const order = variants.map((_, i) => variants[(i + round) % variants.length]!);
       for (let i = 0; i < perRound && samples.webhook.length < CREATES; i++) {
@@ -336,6 +347,9 @@ async function main(): Promise<void> {
       validationDeltas.push(
         summary(samples.validated.slice(start.validated)).p50 -
           summary(samples.webhook.slice(start.webhook)).p50,
+      );
+      floorDeltas.push(
+        summary(samples.floor.slice(start.floor)).p50 - summary(samples.baseline.slice(start.baseline)).p50,
       );
       if (variants.includes('peer'))
         peerDeltas.push(
@@ -355,6 +369,7 @@ async function main(): Promise<void> {
     const p = summary(samples.premutated);
     const b = summary(samples.baseline);
     const g = summary(samples.peer);
+    const fl = summary(samples.floor);
     const f = (v: number): string => v.toFixed(2);
     type Summary = ReturnType<typeof summary>;
     const row = (label: string, s: Summary): string =>
@@ -372,12 +387,14 @@ async function main(): Promise<void> {
     console.log(row('no webhook call, engine output sent as is', p));
     console.log(row('baseline: namespace outside the selector', b));
     if (g.n > 0) console.log(row('Go controller-runtime peer instead (its smaller patch)', g));
+    console.log(row('bare node:https instead (parse + allow, no patch)', fl));
     console.log(delta('added by the call alone (no patch)', c, b));
     console.log(delta('added by the bigger object alone (no call)', p, b));
     console.log(delta('added by the webhook over storing its output', w, p));
     console.log(delta('**added by the webhook (injected)**', w, b));
     console.log(delta('**added by the validating call**', v, w));
     if (g.n > 0) console.log(delta('added by the Go peer (injected, smaller patch)', g, b));
+    console.log(delta('added by bare node:https (no patch)', fl, b));
     const rd = summary(roundDeltas);
     console.log('');
     console.log(
@@ -388,6 +405,10 @@ async function main(): Promise<void> {
     console.log(
       `inside the webhook, mean per review (its histogram, both variants): ${inWebhookMs.toFixed(3)} ms; ` +
         `median per review (its log): injected ${inside.webhook?.toFixed(3)} ms, opted out ${inside.called?.toFixed(3)} ms`,
+    );
+    const fd = summary(floorDeltas);
+    console.log(
+      `added by bare node:https, per round: median ${f(fd.p50)} ms over ${fd.n} rounds, min ${f(fd.min)}, max ${f(Math.max(...floorDeltas))}`,
     );
     if (peerDeltas.length > 0) {
       const pd = summary(peerDeltas);
